@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make test`: all set-up on a fresh Linux machine, then every check. Prints the time of each stage and
+# exits non-zero when any check fails. Stages can be chosen: scripts/test.sh lint unit molecule.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "${REPO_ROOT}"
+
+want() { [ "$#" -eq 0 ] && return 0; local s; for s in "${SELECTED[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+SELECTED=("$@")
+[ "${#SELECTED[@]}" -eq 0 ] && SELECTED=(yamllint ansible-lint sanity unit integration molecule)
+
+failed=()
+run() { local name="$1"; shift; stage "$name" "$@" || failed+=("$name"); }
+
+stage setup ensure_venv || { stage_summary; exit 1; }
+if want molecule || want integration; then
+  stage docker bash -c 'source scripts/lib.sh; ensure_docker; ensure_base_image' || { stage_summary; exit 1; }
+fi
+
+want yamllint && run yamllint yamllint --strict .
+want ansible-lint && run ansible-lint ansible-lint --offline --profile production
+want sanity && run sanity scripts/sanity.sh
+want unit && run unit pytest -q tests/unit
+want integration && run integration pytest -q tests/integration
+want molecule && run molecule scripts/molecule.sh
+
+stage_summary
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "FAILED stages: ${failed[*]}"
+  exit 1
+fi
+echo "all stages passed"
