@@ -25,4 +25,5 @@ for dir in molecule/*/; do
   echo "molecule scenario ${s}: ${r} in $(( $(date +%s) - start ))s"
 done
 echo "molecule: $((ran)) passed, ${#failed[@]} failed, ${skipped} skipped"
+mkdir -p .build/reports && echo "${ran} ${#failed[@]} ${skipped}" > .build/reports/molecule.counts
 [ "${#failed[@]}" -eq 0 ] && [ "$ran" -gt 0 ]

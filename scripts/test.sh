@@ -3,6 +3,7 @@
 # exits non-zero when any check fails. Stages can be chosen: scripts/test.sh lint unit molecule.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "${REPO_ROOT}"
+if [ -n "${CI:-}" ]; then export PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 NO_COLOR=1 ANSIBLE_NOCOLOR=1; fi
 
 want() { [ "$#" -eq 0 ] && return 0; local s; for s in "${SELECTED[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 SELECTED=("$@")
@@ -14,16 +15,21 @@ run() { local name="$1"; shift; stage "$name" "$@" || failed+=("$name"); }
 stage setup ensure_venv || { stage_summary; exit 1; }
 if want molecule || want integration; then
   stage docker bash -c 'source scripts/lib.sh; ensure_docker; ensure_base_image' || { stage_summary; exit 1; }
+  stage host-packages bash -c 'source scripts/lib.sh; ensure_host_packages' || { stage_summary; exit 1; }
 fi
 
 want yamllint && run yamllint yamllint --strict .
 want ansible-lint && run ansible-lint ansible-lint --offline --profile production
 want sanity && run sanity scripts/sanity.sh
-want unit && run unit pytest -q tests/unit
-want integration && run integration pytest -q tests/integration
+mkdir -p .build/reports
+rm -f .build/reports/*.xml .build/reports/molecule.counts
+want unit && run unit pytest -q tests/unit --junitxml=.build/reports/unit.xml
+want integration && run integration pytest -q tests/integration --junitxml=.build/reports/integration.xml
 want molecule && run molecule scripts/molecule.sh
 
 stage_summary
+# One closing line over every test runner (pytest junit files and molecule scenario counts).
+python scripts/count_results.py .build/reports
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "FAILED stages: ${failed[*]}"
   exit 1

@@ -1,0 +1,75 @@
+"""Consistency checks across the collection's metadata, modules and roles.
+
+These run in `make test` so drift between what is declared and what exists fails CI: the action group
+must list exactly the modules, every role needs argument specs that cover its public defaults, and public
+role variables carry the role's name as prefix.
+"""
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROLES = sorted(p for p in (ROOT / "roles").glob("*") if p.is_dir()) if (ROOT / "roles").is_dir() else []
+
+
+def _yaml(path: pathlib.Path):
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def test_action_group_lists_exactly_the_modules():
+    runtime = _yaml(ROOT / "meta" / "runtime.yml")
+    modules = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
+    assert sorted(runtime["action_groups"]["nemoclaw"]) == modules
+
+
+def test_requires_ansible_matches_pinned_core():
+    runtime = _yaml(ROOT / "meta" / "runtime.yml")
+    pinned = next(
+        line.split("==", 1)[1].strip()
+        for line in (ROOT / "requirements" / "runtime.txt").read_text().splitlines()
+        if line.startswith("ansible-core==")
+    )
+    major_minor = ".".join(pinned.split(".")[:2])
+    assert f">={major_minor}.0" in runtime["requires_ansible"], (runtime["requires_ansible"], pinned)
+
+
+def test_galaxy_dependencies_match_requirements_yml():
+    galaxy = _yaml(ROOT / "galaxy.yml")
+    reqs = {c["name"]: c["version"] for c in _yaml(ROOT / "requirements.yml")["collections"]}
+    assert galaxy["dependencies"] == reqs
+    assert all(v.startswith(">=") for v in reqs.values()), "dependencies are floor-pinned"
+    assert galaxy["version"] == "0.1.0" and galaxy["license"] == ["Apache-2.0"]
+    for ignored in ("tests", "molecule", ".ci"):
+        assert ignored in galaxy["build_ignore"]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
+def test_role_has_argument_specs_covering_defaults(role):
+    specs_file = role / "meta" / "argument_specs.yml"
+    assert specs_file.is_file(), f"{role.name}: meta/argument_specs.yml is required"
+    assert (role / "meta" / "main.yml").is_file(), f"{role.name}: meta/main.yml is required"
+    specs = _yaml(specs_file)["argument_specs"]
+    assert "main" in specs, f"{role.name}: argument_specs needs a 'main' entry point"
+    options = {}
+    for entry in specs.values():
+        options.update(entry.get("options") or {})
+    defaults_file = role / "defaults" / "main.yml"
+    defaults = _yaml(defaults_file) if defaults_file.is_file() else {}
+    undocumented = sorted(set(defaults) - set(options))
+    assert not undocumented, f"{role.name}: defaults not in argument_specs: {undocumented}"
+    for name, spec in options.items():
+        if "default" in spec and name in defaults:
+            assert spec["default"] == defaults[name], f"{role.name}: {name} default differs between defaults/ and argument_specs"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
+def test_public_role_variables_are_prefixed(role):
+    prefix = role.name.lstrip("_") + "_"
+    defaults_file = role / "defaults" / "main.yml"
+    if not defaults_file.is_file():
+        pytest.skip(f"{role.name} has no defaults")
+    bad = sorted(k for k in _yaml(defaults_file) if not (k.startswith(prefix) or k.startswith("__" + prefix)))
+    assert not bad, f"{role.name}: public variables must start with {prefix!r}: {bad}"
