@@ -1,0 +1,809 @@
+# Copyright: (c) 2026, agentsec.nemoclaw contributors
+# Apache License 2.0 (see LICENSE)
+"""Six-layer sandbox verifier: probes that run as the agent and pure decisions that turn observations into findings.
+
+Every probe returns an *observation* (a dict). Each check has a pure ``decide_*`` function that turns the
+observation and the vantage into ``(status, observed_summary)``. A probe that cannot reach what it needs
+reports an error observation, and every decision maps errors to ``error`` - never ``pass``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import errno as _errno
+import ipaddress
+import json
+import os
+import platform
+import re
+import socket
+import ssl
+import struct
+import time
+import uuid
+
+PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
+SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+SYS_SOCKET = {"x86_64": 41, "aarch64": 198}
+SYS_IO_URING_SETUP = 425
+EINVAL_TYPE = 15  # >= SOCK_MAX: the kernel answers EINVAL unless a seccomp filter answers first
+SOCK_PACKET_PROBE_TYPE = 10 | 0x10  # SOCK_PACKET plus an invalid flag bit: EINVAL from the kernel, EPERM only from a filter
+
+KEY_PATTERNS = [
+    re.compile(r"nvapi-[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\b(?:xox[abpr]|ghp|gho|github_pat)_?[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\b[0-9]{8,10}:[A-Za-z0-9_\-]{35}\b"),  # Telegram bot token
+]
+KEY_ASSIGNMENT = re.compile(r"\b([A-Z0-9_]*(?:API_KEY|APIKEY|TOKEN|SECRET|PASSWORD))=([^\s\"']+)")
+PLACEHOLDERS = re.compile(r"^(?:openshell:resolve:env:.*|empty|dummy|none|null|changeme|ollama|x+|\*+|<.*>|\$\{.*\})$", re.I)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# check catalogue: id -> (layer, title, severity, expected, remediation)
+CHECKS = {
+    "L1.ro_root": ("L1", "Root filesystem is read-only", "high", "EROFS on every probed system path",
+                   "Set readOnlyRootFilesystem: true with emptyDir /tmp, /run, /var/log (hardening role, l1)."),
+    "L1.landlock": ("L1", "Landlock is enforced", "high", "EACCES writing to a world-writable path outside the allow-list",
+                    "Apply a Landlock ruleset per process (hardening role launcher) or upgrade OpenShell to >= 0.0.29."),
+    "L1.writable_paths": ("L1", "Allowed write paths work", "medium", "files can be created in every allowed path",
+                          "Mount the allowed paths (emptyDir/tmpfs) and allow them in the Landlock ruleset."),
+    "L1.non_root": ("L1", "Agent is not uid 0", "high", "uid != 0", "Run the agent as the policy user (run_as_user: sandbox)."),
+    "L1.no_capabilities": ("L1", "Agent has no effective capabilities", "high", "CapEff 0",
+                           "Drop capabilities for the agent process (setuid to a non-root user clears them)."),
+    "L2.seccomp_mode": ("L2", "Seccomp filter mode is active", "high", "Seccomp: 2 with at least one filter",
+                        "Start the agent under a seccomp filter (OpenShell supervisor or the hardening launcher)."),
+    "L2.af_packet": ("L2", "socket(AF_PACKET) refused by seccomp", "high", "EPERM for socket(17, 15, 0) (EINVAL without a filter)",
+                     "Install the hardened seccomp filter (agentsec.nemoclaw.seccomp_filter) through the launcher."),
+    "L2.af_netlink": ("L2", "socket(AF_NETLINK) refused by seccomp", "medium", "EPERM for socket(16, 15, 0) (EINVAL without a filter)",
+                      "Install the hardened seccomp filter (deny AF_NETLINK, optionally allowing NETLINK_ROUTE)."),
+    "L2.af_inet": ("L2", "socket(AF_INET) still works", "medium", "an AF_INET stream socket can be created",
+                   "Do not deny AF_INET: the agent reaches the proxy over TCP."),
+    "L2.sock_packet": ("L2", "socket(AF_INET, SOCK_PACKET) bypass closed", "high", "EPERM for a SOCK_PACKET type (EINVAL without a rule)",
+                       "Use the hardened filter: it denies (type & 0xf) == SOCK_PACKET for AF_INET."),
+    "L2.high_bit_family": ("L2", "Family with high bits set is refused", "medium", "EPERM for socket(0x1_00000010, 15, 0)",
+                           "Compare only the low 32 bits of the family (the hardened filter does)."),
+    "L2.io_uring": ("L2", "io_uring is unavailable", "high", "io_uring_setup refused",
+                    "Deny io_uring_setup/enter/register in seccomp or set kernel.io_uring_disabled=2."),
+    "L2.inherited_sockets": ("L2", "No inherited packet/netlink sockets", "medium", "no open fd is an AF_PACKET or AF_NETLINK socket",
+                             "Close netlink/packet sockets before starting the agent (they bypass seccomp)."),
+    "L3.default_route": ("L3", "Default route goes via the proxy", "medium", "default via the proxy address",
+                         "Route the agent namespace via the proxy veth (hardening role, l3)."),
+    "L3.direct_egress": ("L3", "Direct egress is blocked", "critical", "a direct TCP connect fails (refused, unreachable or timeout)",
+                         "Reject everything but the proxy port in the agent namespace (bypass rules) and fix the route."),
+    "L3.dns_leak": ("L3", "DNS outside the proxy does not leak", "high", "no answer from an outside resolver",
+                    "Reject UDP/TCP 53 from the agent namespace; resolve through the proxy."),
+    "L4.denied_host": ("L4", "Proxy refuses a host the policy does not allow", "high", "HTTP 403 to CONNECT",
+                       "Keep the default-deny network policy; remove the host from the allow-list."),
+    "L4.allowed_host": ("L4", "Proxy allows a host the policy allows", "medium", "HTTP 2xx to CONNECT",
+                        "Add the endpoint to the sandbox network policy."),
+    "L5.ca_file": ("L5", "Sandbox CA certificate is installed", "medium", "CA file present with the expected mode",
+                   "Mount the CA at /etc/openshell-tls/openshell-ca.pem (subPath from the TLS secret; hardening role, l5)."),
+    "L5.ca_cert": ("L5", "CA file holds a CA certificate", "medium", "PEM certificate with basicConstraints CA:TRUE",
+                   "Mount the sandbox CA certificate, not a leaf or a bundle."),
+    "L5.mitm_chain": ("L5", "TLS through the proxy is signed by the sandbox CA", "high",
+                      "the served chain verifies against the sandbox CA alone",
+                      "Make sure the proxy terminates TLS for every tunnel (no tls: skip) with the sandbox CA."),
+    "L6.inference_dns": ("L6", "inference.local resolves", "medium", "getaddrinfo(inference.local) succeeds",
+                         "Add inference.local to the sandbox's resolver (CoreDNS hosts entry or /etc/hosts; hardening role, l6)."),
+    "L6.inference_models": ("L6", "Inference works without a key", "medium", "GET /v1/models lists the expected model, sent without a key",
+                            "Configure the inference route (openshell inference set) so the proxy injects the key."),
+    "L6.no_secrets": ("L6", "No API keys visible to the agent", "critical", "no key-shaped value in readable environments or config files",
+                      "Keep provider keys in the gateway; never pass them into the sandbox environment or files."),
+}
+LAYERS = ("L1", "L2", "L3", "L4", "L5", "L6")
+
+
+def select_checks(checks, skip_checks):
+    """Resolve ids and layer names; raise ValueError naming unknown ones."""
+    def expand(items):
+        out, unknown = [], []
+        for item in items or []:
+            if item in CHECKS:
+                out.append(item)
+            elif item in LAYERS:
+                out.extend(c for c in CHECKS if c.startswith(item + "."))
+            else:
+                unknown.append(item)
+        return out, unknown
+    chosen, unknown = expand(checks) if checks else (list(CHECKS), [])
+    skipped, unknown_skip = expand(skip_checks)
+    bad = unknown + unknown_skip
+    if bad:
+        raise ValueError(f"unknown check ids or layers: {', '.join(bad)} (valid: {', '.join(LAYERS)} or ids like L1.ro_root)")
+    return [c for c in CHECKS if c in chosen and c not in skipped]
+
+
+def parse_hostport(value, what, default_port=None):
+    """'host:port' or '[v6]:port' -> (host, port); raise ValueError naming `what` and the value."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} {value!r} is not host:port")
+    m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([A-Za-z0-9_.\-]+)(?::(\d+))?", value.strip())
+    if not m:
+        raise ValueError(f"{what} {value!r} is not host:port")
+    host = m.group(1) or m.group(3)
+    port = m.group(2) or m.group(4) or default_port
+    if port is None:
+        raise ValueError(f"{what} {value!r} has no port")
+    port = int(port)
+    if not 0 < port < 65536:
+        raise ValueError(f"{what} {value!r} has port {port} out of range")
+    return host, port
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# vantage and small system readers (all take a proc root so tests can use a fake /proc)
+def read_status(proc="/proc", pid="self"):
+    fields = {}
+    with open(os.path.join(proc, str(pid), "status"), encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key] = value.strip()
+    return fields
+
+
+def vantage(proc="/proc"):
+    try:
+        status = read_status(proc)
+    except OSError as exc:
+        status = {"error": exc.strerror}
+    try:
+        netns = os.stat(os.path.join(proc, "self", "ns", "net")).st_ino
+    except OSError:
+        netns = None
+    return {
+        "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "pid": os.getpid(),
+        "seccomp": status.get("Seccomp"), "seccomp_filters": status.get("Seccomp_filters"),
+        "no_new_privs": status.get("NoNewPrivs"), "cap_eff": status.get("CapEff"), "netns_inode": netns,
+        "landlock_abi": landlock_abi(), "machine": platform.machine(),
+    }
+
+
+def landlock_abi():
+    try:
+        rc = ctypes.CDLL(None, use_errno=True).syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    except (OSError, AttributeError):
+        return 0
+    return rc if rc > 0 else 0
+
+
+def _errname(num):
+    return _errno.errorcode.get(num, str(num))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# L1 probes and decisions
+def probe_create(directory):
+    """Try to create (then remove) a unique file in `directory`. Returns {'path', 'result': 'ok'|ERRNO}."""
+    path = os.path.join(directory, f".agentsec-verify-{uuid.uuid4().hex[:12]}")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except OSError as exc:
+        return {"path": directory, "result": _errname(exc.errno)}
+    os.close(fd)
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    return {"path": directory, "result": "ok"}
+
+
+def decide_ro_root(obs, _vantage):
+    results = {o["path"]: o["result"] for o in obs["probes"]}
+    if all(r == "EROFS" for r in results.values()):
+        return PASS, results
+    if any(r == "ok" for r in results.values()):
+        return FAIL, results
+    if any(r in ("ENOENT", "ENOTDIR") for r in results.values()):
+        return ERROR, results
+    return FAIL, results  # EACCES/EPERM: writes are refused, but not because the root filesystem is read-only
+
+
+def decide_landlock(obs, _vantage):
+    """EACCES on a world-writable directory proves a Landlock (or other LSM) denial; DAC would allow it."""
+    usable = [o for o in obs["probes"] if o.get("world_writable")]
+    results = {o["path"]: o["result"] for o in obs["probes"]}
+    if not usable:
+        return ERROR, {"probes": results, "reason": "no world-writable probe directory exists, so DAC cannot be ruled out"}
+    if any(o["result"] == "ok" for o in usable):
+        return FAIL, {"probes": results, "reason": "a write outside the allow-list succeeded"}
+    if any(o["result"] == "EACCES" for o in usable):
+        return PASS, {"probes": results}
+    return ERROR, {"probes": results, "reason": "no probe was conclusive (EROFS/ENOENT do not prove Landlock)"}
+
+
+def probe_landlock_dirs(paths):
+    out = []
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            out.append({"path": path, "result": _errname(exc.errno), "world_writable": False})
+            continue
+        entry = probe_create(path)
+        entry["world_writable"] = bool(mode & 0o002)
+        out.append(entry)
+    return {"probes": out}
+
+
+def decide_writable(obs, _vantage):
+    results = {o["path"]: o["result"] for o in obs["probes"]}
+    return (PASS if results and all(r == "ok" for r in results.values()) else FAIL), results
+
+
+def decide_non_root(_obs, v):
+    return (PASS if v["euid"] != 0 else FAIL), {"uid": v["uid"], "euid": v["euid"]}
+
+
+def decide_no_caps(_obs, v):
+    cap = v.get("cap_eff")
+    if cap is None:
+        return ERROR, {"reason": "CapEff missing from /proc/self/status"}
+    return (PASS if int(cap, 16) == 0 else FAIL), {"CapEff": cap}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# L2 probes and decisions
+def _libc():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
+def probe_socket(family, type_, proto=0):
+    try:
+        socket.socket(family, type_, proto).close()
+        return {"result": "ok"}
+    except OSError as exc:
+        return {"result": _errname(exc.errno)}
+
+
+def probe_raw_socket(family, type_, proto=0):
+    nr = SYS_SOCKET.get(platform.machine())
+    if nr is None:
+        return {"result": "unsupported-arch", "error": f"no socket syscall number for {platform.machine()}"}
+    libc = _libc()
+    fd = libc.syscall(ctypes.c_long(nr), ctypes.c_long(family), ctypes.c_long(type_), ctypes.c_long(proto))
+    if fd < 0:
+        return {"result": _errname(ctypes.get_errno())}
+    os.close(fd)
+    return {"result": "ok"}
+
+
+def probe_io_uring(proc="/proc"):
+    libc = _libc()
+    params = ctypes.create_string_buffer(120)
+    fd = libc.syscall(ctypes.c_long(SYS_IO_URING_SETUP), ctypes.c_long(1), params)
+    out = {"result": "ok" if fd >= 0 else _errname(ctypes.get_errno())}
+    if fd >= 0:
+        os.close(fd)
+    try:
+        with open(os.path.join(proc, "sys", "kernel", "io_uring_disabled"), encoding="ascii") as fh:
+            out["io_uring_disabled"] = int(fh.read().strip())
+    except (OSError, ValueError):
+        out["io_uring_disabled"] = None
+    return out
+
+
+def decide_seccomp_mode(_obs, v):
+    observed = {"Seccomp": v.get("seccomp"), "Seccomp_filters": v.get("seccomp_filters"), "NoNewPrivs": v.get("no_new_privs")}
+    if v.get("seccomp") is None:
+        return ERROR, observed
+    ok = v["seccomp"] == "2" and int(v.get("seccomp_filters") or 0) >= 1
+    return (PASS if ok else FAIL), observed
+
+
+def decide_filtered_socket(obs, v):
+    """EPERM proves a filter only when the unfiltered kernel answer would differ (EINVAL) and a filter exists."""
+    result = obs["result"]
+    observed = {"result": result}
+    if result == "EPERM":
+        if v.get("seccomp") != "2":
+            return ERROR, {**observed, "reason": "EPERM without a seccomp filter on this process is not attributable"}
+        return PASS, observed
+    if result in ("ok", "EINVAL"):
+        return FAIL, {**observed, "reason": "no seccomp rule answered; the kernel did"}
+    return ERROR, {**observed, "reason": f"unexpected {result}: cannot tell whether a filter is present"}
+
+
+def decide_af_inet(obs, _v):
+    return (PASS if obs["result"] == "ok" else FAIL), obs
+
+
+def decide_io_uring(obs, v):
+    if obs["result"] == "ok":
+        return FAIL, obs
+    via = "seccomp" if obs["result"] == "EPERM" and v.get("seccomp") == "2" and not obs.get("io_uring_disabled") else "kernel"
+    return PASS, {**obs, "refused_by": via}
+
+
+def probe_inherited_sockets(proc="/proc"):
+    inodes = {}
+    fd_dir = os.path.join(proc, "self", "fd")
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        m = re.fullmatch(r"socket:\[(\d+)\]", target)
+        if m:
+            inodes[m.group(1)] = fd
+    found = []
+    for table in ("packet", "netlink"):
+        try:
+            with open(os.path.join(proc, "self", "net", table), encoding="ascii") as fh:
+                header = fh.readline().split()
+                col = header.index("Inode")
+                for line in fh:
+                    parts = line.split()
+                    if len(parts) > col and parts[col] in inodes:
+                        found.append({"fd": inodes[parts[col]], "family": table, "inode": parts[col]})
+        except (OSError, ValueError):
+            continue
+    return {"sockets": len(inodes), "suspicious": found}
+
+
+def decide_inherited(obs, _v):
+    return (FAIL if obs["suspicious"] else PASS), obs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# L3
+def read_default_route(proc="/proc"):
+    with open(os.path.join(proc, "self", "net", "route"), encoding="ascii") as fh:
+        fh.readline()
+        for line in fh:
+            parts = line.split()
+            if len(parts) >= 8 and parts[1] == "00000000" and parts[7] == "00000000":
+                gateway = socket.inet_ntoa(struct.pack("<I", int(parts[2], 16)))
+                return {"interface": parts[0], "gateway": gateway}
+    return {"interface": None, "gateway": None}
+
+
+def decide_route(obs, _v, proxy_host):
+    if obs.get("error"):
+        return ERROR, obs
+    return (PASS if obs.get("gateway") == proxy_host else FAIL), {**obs, "expected_gateway": proxy_host}
+
+
+def probe_tcp_connect(host, port, timeout):
+    start = time.monotonic()
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return {"result": "connected", "elapsed_ms": int((time.monotonic() - start) * 1000)}
+    except TimeoutError:
+        return {"result": "timeout", "elapsed_ms": int((time.monotonic() - start) * 1000)}
+    except OSError as exc:
+        return {"result": _errname(exc.errno) if exc.errno else type(exc).__name__, "elapsed_ms": int((time.monotonic() - start) * 1000)}
+
+
+def decide_egress(obs, _v):
+    if obs["result"] == "connected":
+        return FAIL, obs
+    if obs["result"] in ("timeout", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "EPERM", "EACCES", "ETIMEDOUT"):
+        return PASS, obs
+    return ERROR, obs
+
+
+def dns_query(name):
+    qid = int.from_bytes(os.urandom(2), "big")
+    labels = b"".join(bytes([len(p)]) + p.encode("ascii") for p in name.rstrip(".").split("."))
+    return qid, struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + b"\x00" + struct.pack(">HH", 1, 1)
+
+
+def probe_dns(resolver, port, name, timeout):
+    qid, packet = dns_query(name)
+    family = socket.AF_INET6 if ":" in resolver else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(packet, (resolver, port))
+            data, _addr = s.recvfrom(2048)
+        except TimeoutError:
+            return {"result": "timeout"}
+        except OSError as exc:
+            return {"result": _errname(exc.errno)}
+    answered = len(data) >= 12 and struct.unpack(">H", data[:2])[0] == qid
+    return {"result": "answered" if answered else "garbage", "bytes": len(data)}
+
+
+def decide_dns(obs, _v):
+    if obs["result"] in ("answered", "garbage"):
+        return FAIL, obs
+    return PASS, obs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# L4-L6: the proxy
+def proxy_connect(proxy, target_host, target_port, timeout):
+    """Open a CONNECT tunnel. Returns (socket or None, observation)."""
+    try:
+        sock = socket.create_connection(proxy, timeout=timeout)
+    except OSError as exc:
+        return None, {"result": "proxy-unreachable", "error": _errname(exc.errno) if exc.errno else str(exc)}
+    try:
+        sock.sendall(f"CONNECT {target_host}:{target_port} HTTP/1.1\r\nHost: {target_host}:{target_port}\r\n\r\n".encode("ascii"))
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 16384:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    except OSError as exc:
+        sock.close()
+        return None, {"result": "proxy-error", "error": _errname(exc.errno) if exc.errno else str(exc)}
+    line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    m = re.match(r"HTTP/\d\.\d (\d{3})", line)
+    if not m:
+        sock.close()
+        return None, {"result": "proxy-error", "error": f"not an HTTP answer: {line[:80]!r}"}
+    status = int(m.group(1))
+    if 200 <= status < 300:
+        return sock, {"result": "tunnel", "status": status}
+    sock.close()
+    return None, {"result": "refused", "status": status}
+
+
+def decide_denied(obs, _v):
+    if obs["result"] in ("proxy-unreachable", "proxy-error"):
+        return ERROR, obs
+    return (PASS if obs.get("status") == 403 else FAIL), obs
+
+
+def decide_allowed(obs, _v):
+    if obs["result"] in ("proxy-unreachable", "proxy-error"):
+        return ERROR, obs
+    return (PASS if obs["result"] == "tunnel" else FAIL), obs
+
+
+def probe_ca_file(path):
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as fh:
+            data = fh.read(65536)
+    except OSError as exc:
+        return {"result": _errname(exc.errno), "path": path}
+    return {"result": "ok", "path": path, "mode": f"{st.st_mode & 0o7777:04o}", "size": st.st_size, "uid": st.st_uid, "pem": data}
+
+
+def decide_ca_file(obs, _v, expected_mode):
+    observed = {k: v for k, v in obs.items() if k != "pem"}
+    if obs["result"] != "ok":
+        return FAIL, observed
+    mode = int(obs["mode"], 8)
+    if expected_mode is not None:
+        return (PASS if mode == expected_mode else FAIL), {**observed, "expected_mode": f"{expected_mode:04o}"}
+    return (PASS if not mode & 0o022 else FAIL), {**observed, "reason": "must not be writable by group or others"}
+
+
+def pem_to_der(pem):
+    m = re.search(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", pem, re.S)
+    if not m:
+        return None
+    import base64  # noqa: PLC0415 - only needed here
+
+    return base64.b64decode(b"".join(m.group(1).split()))
+
+
+def cert_is_ca(der):
+    """basicConstraints cA=TRUE, read with cryptography when available, else from the DER encoding."""
+    try:
+        from cryptography import x509  # noqa: PLC0415 - optional in a sandbox image
+
+        cert = x509.load_der_x509_certificate(der)
+        try:
+            bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            return False, cert.subject.rfc4514_string()
+        return bool(bc.ca), cert.subject.rfc4514_string()
+    except ImportError:
+        pass
+    idx = der.find(b"\x06\x03\x55\x1d\x13")  # OID 2.5.29.19
+    if idx < 0:
+        return False, None
+    window = der[idx + 5: idx + 20]
+    return b"\x01\x01\xff" in window, None
+
+
+def decide_ca_cert(obs, _v):
+    if obs.get("result") != "ok":
+        return FAIL, {"result": obs.get("result")}
+    der = pem_to_der(obs["pem"])
+    if der is None:
+        return FAIL, {"reason": "no PEM certificate in the file"}
+    is_ca, subject = cert_is_ca(der)
+    return (PASS if is_ca else FAIL), {"basic_constraints_ca": is_ca, "subject": subject}
+
+
+def tls_through_proxy(proxy, host, port, cafile, timeout, request=None):
+    sock, obs = proxy_connect(proxy, host, port, timeout)
+    if sock is None:
+        return obs
+    # with cafile, create_default_context trusts that file alone (no system roots)
+    ctx = ssl.create_default_context(cafile=cafile) if cafile else ssl.create_default_context()
+    try:
+        with ctx.wrap_socket(sock, server_hostname=host) as tls:
+            cert = tls.getpeercert()
+            issuer = ", ".join("=".join(x) for rdn in cert.get("issuer", ()) for x in rdn)
+            out = {"result": "verified", "issuer": issuer}
+            if request:
+                tls.sendall(request)
+                body = b""
+                while len(body) < 1 << 20:
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                out["response"] = body
+            return out
+    except ssl.SSLCertVerificationError as exc:
+        return {"result": "untrusted", "error": exc.verify_message or str(exc)}
+    except (ssl.SSLError, OSError) as exc:
+        return {"result": "tls-error", "error": str(exc)}
+    finally:
+        sock.close()
+
+
+def decide_mitm(obs, _v):
+    if obs["result"] == "verified":
+        return PASS, obs
+    if obs["result"] == "untrusted":
+        return FAIL, obs
+    return ERROR, obs
+
+
+def probe_resolve(name):
+    try:
+        infos = socket.getaddrinfo(name, 443, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        return {"result": "unresolved", "error": str(exc)}
+    return {"result": "resolved", "addresses": sorted({i[4][0] for i in infos})}
+
+
+def decide_resolve(obs, _v):
+    return (PASS if obs["result"] == "resolved" else FAIL), obs
+
+
+def parse_http_response(raw):
+    head, _sep, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    m = re.match(r"HTTP/\d(?:\.\d)? (\d{3})", lines[0] if lines else "")
+    status = int(m.group(1)) if m else None
+    headers = {k.strip().lower(): v.strip() for k, _s, v in (line.partition(":") for line in lines[1:])}
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        out, rest = b"", body
+        while rest:
+            size_line, _s, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0] or b"0", 16)
+            if size == 0:
+                break
+            out, rest = out + rest[:size], rest[size + 2:]
+        body = out
+    return status, headers, body
+
+
+def decide_models(obs, _v, expected_model):
+    if obs["result"] in ("proxy-unreachable", "proxy-error", "tls-error"):
+        return ERROR, {k: v for k, v in obs.items() if k != "response"}
+    if obs["result"] != "verified":
+        return FAIL, {k: v for k, v in obs.items() if k != "response"}
+    status, _headers, body = parse_http_response(obs.get("response", b""))
+    observed = {"status": status}
+    if status != 200:
+        return FAIL, {**observed, "reason": "inference.local did not answer 200 without a key"}
+    try:
+        ids = [m.get("id") for m in json.loads(body).get("data", [])]
+    except (ValueError, AttributeError):
+        return FAIL, {**observed, "reason": "response is not an OpenAI-style model list"}
+    observed["models"] = ids
+    return (PASS if expected_model in ids else FAIL), {**observed, "expected_model": expected_model}
+
+
+def mask(value):
+    return f"{value[:4]}…({len(value)} chars)"
+
+
+def find_secrets(text):
+    hits = []
+    for pattern in KEY_PATTERNS:
+        hits.extend(m.group(0) for m in pattern.finditer(text))
+    for name, value in KEY_ASSIGNMENT.findall(text):
+        if not PLACEHOLDERS.match(value):
+            hits.append(f"{name}={value}")
+    return sorted(set(hits))
+
+
+def probe_secrets(proc="/proc", paths=()):
+    findings, scanned, unreadable = [], 0, 0
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, entry, "environ"), "rb") as fh:
+                text = fh.read().replace(b"\x00", b"\n").decode("utf-8", "replace")
+        except OSError:
+            unreadable += 1
+            continue
+        scanned += 1
+        for hit in find_secrets(text):
+            findings.append({"where": f"/proc/{entry}/environ", "value": mask(hit)})
+    files = 0
+    for path in paths:
+        candidates = []
+        if os.path.isdir(path):
+            for root, _dirs, names in os.walk(path):
+                candidates.extend(os.path.join(root, n) for n in names)
+                if len(candidates) > 500:
+                    break
+        elif os.path.isfile(path):
+            candidates.append(path)
+        for cand in candidates[:500]:
+            try:
+                with open(cand, "rb") as fh:
+                    text = fh.read(262144).decode("utf-8", "replace")
+            except OSError:
+                continue
+            files += 1
+            for hit in find_secrets(text):
+                findings.append({"where": cand, "value": mask(hit)})
+    return {"environ_scanned": scanned, "environ_unreadable": unreadable, "files_scanned": files, "found": findings}
+
+
+def decide_secrets(obs, _v):
+    if obs["environ_scanned"] == 0:
+        return ERROR, {**obs, "reason": "no process environment was readable"}
+    return (FAIL if obs["found"] else PASS), obs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def default_expected_mode(value):
+    if value in (None, ""):
+        return None
+    try:
+        return int(str(value), 8)
+    except ValueError as exc:
+        raise ValueError(f"ca_mode {value!r} is not an octal mode") from exc
+
+
+def plan(params, vantage_info):
+    """Map each check id to a zero-argument probe and a decision. Raises ValueError on bad parameters."""
+    proxy = parse_hostport(params["proxy"], "proxy")
+    allowed = parse_hostport(params["allowed_host"], "allowed_host", 443) if params.get("allowed_host") else None
+    denied = parse_hostport(params["denied_host"], "denied_host", 443) if params.get("denied_host") else None
+    tls_host = parse_hostport(params["tls_host"], "tls_host", 443) if params.get("tls_host") else allowed
+    egress = parse_hostport(params["egress_target"], "egress_target") if params.get("egress_target") else None
+    resolver = parse_hostport(params["dns_resolver"], "dns_resolver", 53) if params.get("dns_resolver") else None
+    try:
+        ipaddress.ip_address(proxy[0])
+        proxy_is_ip = True
+    except ValueError:
+        proxy_is_ip = False
+    model = params.get("expected_model")
+    if model is not None and not re.fullmatch(r"[A-Za-z0-9._:/\-]+", model):
+        raise ValueError(f"expected_model {model!r} is not a valid model id")
+    ca_mode = default_expected_mode(params.get("ca_mode"))
+    proc = params.get("proc_root", "/proc")
+    t, et = params["timeout"], params["egress_timeout"]
+    ca = params["ca_path"]
+    inference = params["inference_host"]
+    models_req = f"GET /v1/models HTTP/1.1\r\nHost: {inference}\r\nAccept: application/json\r\nConnection: close\r\n\r\n".encode("ascii")
+
+    def skip(reason):
+        return lambda: {"skip": reason}
+
+    return {
+        "L1.ro_root": (lambda: {"probes": [probe_create(p) for p in params["ro_paths"]]}, decide_ro_root),
+        "L1.landlock": (lambda: probe_landlock_dirs(params["landlock_probe_paths"]), decide_landlock),
+        "L1.writable_paths": (lambda: {"probes": [probe_create(p) for p in params["writable_paths"]]}, decide_writable),
+        "L1.non_root": (dict, decide_non_root),
+        "L1.no_capabilities": (dict, decide_no_caps),
+        "L2.seccomp_mode": (dict, decide_seccomp_mode),
+        "L2.af_packet": (lambda: probe_socket(17, EINVAL_TYPE), decide_filtered_socket),
+        "L2.af_netlink": (lambda: probe_socket(16, EINVAL_TYPE), decide_filtered_socket),
+        "L2.af_inet": (lambda: probe_socket(socket.AF_INET, socket.SOCK_STREAM), decide_af_inet),
+        "L2.sock_packet": (lambda: probe_socket(socket.AF_INET, SOCK_PACKET_PROBE_TYPE), decide_filtered_socket),
+        "L2.high_bit_family": (lambda: probe_raw_socket(0x1_00000010, EINVAL_TYPE), decide_filtered_socket),
+        "L2.io_uring": (lambda: probe_io_uring(proc), decide_io_uring),
+        "L2.inherited_sockets": (lambda: probe_inherited_sockets(proc), decide_inherited),
+        "L3.default_route": (lambda: read_default_route(proc),
+                             (lambda o, v: decide_route(o, v, proxy[0])) if proxy_is_ip else None),
+        "L3.direct_egress": ((lambda: probe_tcp_connect(egress[0], egress[1], et)) if egress
+                             else skip("set egress_target to an address outside the sandbox"), decide_egress),
+        "L3.dns_leak": ((lambda: probe_dns(resolver[0], resolver[1], params["dns_query_name"], et)) if resolver
+                        else skip("set dns_resolver to a resolver outside the sandbox"), decide_dns),
+        "L4.denied_host": ((lambda: proxy_connect(proxy, denied[0], denied[1], t)[1]) if denied
+                           else skip("set denied_host"), decide_denied),
+        "L4.allowed_host": ((lambda: _close_tunnel(proxy_connect(proxy, allowed[0], allowed[1], t))) if allowed
+                            else skip("set allowed_host"), decide_allowed),
+        "L5.ca_file": (lambda: probe_ca_file(ca), lambda o, v: decide_ca_file(o, v, ca_mode)),
+        "L5.ca_cert": (lambda: probe_ca_file(ca), decide_ca_cert),
+        "L5.mitm_chain": ((lambda: tls_through_proxy(proxy, tls_host[0], tls_host[1], ca, t)) if tls_host
+                          else skip("set tls_host or allowed_host"), decide_mitm),
+        "L6.inference_dns": (lambda: probe_resolve(inference), decide_resolve),
+        "L6.inference_models": ((lambda: tls_through_proxy(proxy, inference, 443, ca, t, models_req)) if model
+                                else skip("set expected_model"), lambda o, v: decide_models(o, v, model)),
+        "L6.no_secrets": (lambda: probe_secrets(proc, params["secret_paths"]), decide_secrets),
+    }
+
+
+def _close_tunnel(result):
+    sock, obs = result
+    if sock is not None:
+        sock.close()
+    return obs
+
+
+def run_checks(params, check_ids, max_workers=8):
+    """Run the selected checks concurrently; every probe has its own deadline. Returns (findings, vantage)."""
+    v = vantage(params.get("proc_root", "/proc"))
+    probes = plan(params, v)
+    findings = {}
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers)
+    try:
+        started = {cid: (pool.submit(_timed, probes[cid][0]), time.monotonic()) for cid in check_ids}
+        deadline_pad = max(params["timeout"], params["egress_timeout"]) * 2 + 1
+        for cid, (future, start) in started.items():
+            layer, title, severity, expected, remediation = CHECKS[cid]
+            decide = probes[cid][1]
+            remaining = max(0.0, start + deadline_pad - time.monotonic())
+            try:
+                obs, elapsed = future.result(timeout=remaining)
+                if "skip" in obs:
+                    status, observed = SKIPPED, {"reason": obs["skip"]}
+                elif decide is None:
+                    status, observed = SKIPPED, {"reason": "proxy is a name; give its IP address to check the route"}
+                else:
+                    status, observed = decide(obs, v)
+            except concurrent.futures.TimeoutError:
+                status, observed, elapsed = ERROR, {"reason": f"probe timed out after {deadline_pad:.1f}s"}, deadline_pad
+            except Exception as exc:  # noqa: BLE001 - a broken probe is an error finding, never a pass
+                status, observed, elapsed = ERROR, {"reason": f"{type(exc).__name__}: {exc}"}, time.monotonic() - start
+            findings[cid] = {
+                "id": cid, "layer": layer, "title": title, "status": status, "severity": severity,
+                "expected": expected, "observed": observed, "vantage": v,
+                "remediation": "" if status == PASS else remediation, "duration_ms": int(elapsed * 1000),
+            }
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return [findings[c] for c in check_ids], v
+
+
+def _timed(fn):
+    start = time.monotonic()
+    obs = fn()
+    return obs, time.monotonic() - start
+
+
+def summarize(findings):
+    """Per-layer result like the paper's tables: passed/total, PASS/PARTIAL/FAIL/ERROR, one evidence line."""
+    layers = {}
+    for layer in LAYERS:
+        fs = [f for f in findings if f["layer"] == layer and f["status"] != SKIPPED]
+        if not fs:
+            if any(f["layer"] == layer for f in findings):
+                layers[layer] = {"passed": 0, "total": 0, "result": "SKIPPED", "evidence": "all checks skipped"}
+            continue
+        passed = sum(f["status"] == PASS for f in fs)
+        errors = sum(f["status"] == ERROR for f in fs)
+        if passed == len(fs):
+            result = "PASS"
+        elif errors and passed + errors == len(fs):
+            result = "ERROR"
+        elif passed:
+            result = "PARTIAL"
+        else:
+            result = "FAIL"
+        bad = [f["id"] for f in fs if f["status"] != PASS]
+        evidence = "; ".join(f"{f['id'].split('.', 1)[1]}={f['status']}" for f in fs) if bad else ", ".join(f["title"] for f in fs)
+        layers[layer] = {"passed": passed, "total": len(fs), "result": result, "evidence": evidence}
+    return layers
+
+
+def failing(findings, fail_on):
+    if fail_on == "none":
+        return []
+    if fail_on == "any":
+        return [f["id"] for f in findings if f["status"] in (FAIL, ERROR)]
+    return [f["id"] for f in findings if f["status"] == FAIL and SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK["high"]]

@@ -1,0 +1,255 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, agentsec.nemoclaw contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sandbox_verify
+short_description: Verify the six security layers of an OpenShell sandbox from the agent's own vantage point
+version_added: 0.1.0
+description:
+  - Runs inside a sandbox, as the agent user, in the agent's network namespace and under its Landlock and seccomp
+    domain (run it through the P(agentsec.nemoclaw.openshell#connection) connection plugin), and probes each layer by
+    behaviour, in one module call with the probes running concurrently.
+  - L1 filesystem (read-only root, Landlock proven by EACCES on a world-writable path, allowed paths, no root, no
+    capabilities), L2 seccomp (filter mode, AF_PACKET/AF_NETLINK refused with probes that only a filter answers with
+    EPERM, AF_INET allowed, SOCK_PACKET/high-bit/io_uring bypasses, inherited sockets), L3 network (route via the
+    proxy, direct egress blocked, no DNS leak), L4 proxy policy (403 for a denied host, tunnel for an allowed one), L5
+    TLS interception (CA file and a chain signed by it), L6 inference (inference.local resolves and answers without
+    a key; no key-shaped values readable by the agent).
+  - Every address a probe contacts is an option; nothing is contacted unless given.
+  - Never changes anything. O(fail_on) decides whether failing findings fail the task.
+author: agentsec.nemoclaw contributors (@agentsec)
+extends_documentation_fragment:
+  - agentsec.nemoclaw.attributes
+  - agentsec.nemoclaw.attributes.INFO_MODULE
+options:
+  checks:
+    description: Check ids (V(L1.ro_root)) or layers (V(L2)) to run. Default all.
+    type: list
+    elements: str
+    default: []
+  skip_checks:
+    description: Check ids or layers to leave out.
+    type: list
+    elements: str
+    default: []
+  fail_on:
+    description:
+      - V(none) never fails the task, V(high) fails on failing checks of severity high or critical, V(any) fails on any
+        failing or erroring check.
+    type: str
+    choices: [none, high, any]
+    default: high
+  timeout:
+    description: Timeout in seconds of each proxy/TLS probe.
+    type: float
+    default: 2.0
+  egress_timeout:
+    description: Timeout in seconds of the direct-egress and DNS-leak probes (a blocked connection may only time out).
+    type: float
+    default: 1.0
+  proxy:
+    description: The sandbox proxy as C(ip:port). Its IP is also the expected default gateway.
+    type: str
+    default: 10.200.0.1:3128
+  allowed_host:
+    description: A C(host[:port]) the network policy allows (a tunnel through the proxy must open).
+    type: str
+  denied_host:
+    description: A C(host[:port]) the network policy does not allow (the proxy must answer 403).
+    type: str
+  tls_host:
+    description: An allowed C(host[:port]) serving TLS, for the interception check. Defaults to O(allowed_host).
+    type: str
+  egress_target:
+    description: A C(host:port) outside the sandbox that a direct TCP connection must not reach. Required for L3.direct_egress.
+    type: str
+  dns_resolver:
+    description: A resolver C(ip[:port]) outside the sandbox that must not answer. Required for L3.dns_leak.
+    type: str
+  dns_query_name:
+    description: Name asked in the DNS leak probe.
+    type: str
+    default: allowed.lab
+  ca_path:
+    description: Where the sandbox CA certificate must be.
+    type: path
+    default: /etc/openshell-tls/openshell-ca.pem
+  ca_mode:
+    description: Expected octal mode of the CA file. When unset, any mode not writable by group or others passes.
+    type: str
+  inference_host:
+    description: The virtual inference host.
+    type: str
+    default: inference.local
+  expected_model:
+    description: Model id that C(GET /v1/models) must list. Required for L6.inference_models.
+    type: str
+  ro_paths:
+    description: Paths on the root filesystem where a create must fail with EROFS.
+    type: list
+    elements: path
+    default: [/usr, /root, /etc]
+  landlock_probe_paths:
+    description: World-writable directories outside the Landlock allow-list; a create must fail with EACCES.
+    type: list
+    elements: path
+    default: [/dev/shm, /var/tmp]
+  writable_paths:
+    description: Paths the agent must be able to write.
+    type: list
+    elements: path
+    default: [/sandbox, /tmp]
+  secret_paths:
+    description: Files or directories scanned for key-shaped values, besides every readable C(/proc/*/environ).
+    type: list
+    elements: path
+    default: [/sandbox/.openclaw, /sandbox/.nemoclaw, /sandbox/.config, /tmp]
+notes:
+  - Landlock is invisible in C(/proc); only behaviour proves it. The kernel's Landlock ABI is reported in the vantage
+    as information, never as enforcement.
+  - Results taken from a C(kubectl exec) or C(docker exec) shell describe the pod, not the agent; the vantage of
+    every finding (uid, seccomp mode and filter count, network namespace) shows where it was measured.
+seealso:
+  - name: docs/verify.md
+    description: Check catalogue, vantage rules and report formats.
+    link: https://github.com/agentsec/nemoclaw/blob/main/docs/verify.md
+"""
+
+EXAMPLES = r"""
+- name: Verify a lab sandbox (run through the openshell connection plugin)
+  agentsec.nemoclaw.sandbox_verify:
+    proxy: 10.200.0.1:3128
+    allowed_host: allowed.lab:443
+    denied_host: denied.lab:443
+    egress_target: 172.30.99.10:443
+    dns_resolver: 172.30.99.10
+    expected_model: nemotron-3-nano:30b
+    fail_on: none
+  register: verify
+
+- name: Only the seccomp layer, failing on anything
+  agentsec.nemoclaw.sandbox_verify:
+    checks: [L2]
+    fail_on: any
+"""
+
+RETURN = r"""
+findings:
+  description: One entry per check.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Check id.
+      type: str
+      sample: L2.af_netlink
+    layer:
+      description: Layer, V(L1) to V(L6).
+      type: str
+    title:
+      description: What the check proves.
+      type: str
+    status:
+      description: V(pass), V(fail), V(error) or V(skipped).
+      type: str
+    severity:
+      description: V(info), V(low), V(medium), V(high) or V(critical).
+      type: str
+    expected:
+      description: What a passing observation looks like.
+      type: str
+    observed:
+      description: What the probe saw (errno names, values); secrets are masked.
+      type: dict
+    vantage:
+      description: Where the probe ran (uid, pid, seccomp mode and filters, NoNewPrivs, CapEff, netns inode, Landlock ABI).
+      type: dict
+    remediation:
+      description: How to fix a finding that did not pass.
+      type: str
+    duration_ms:
+      description: Probe duration.
+      type: int
+layers:
+  description: Per-layer summary like the paper's Table 4 (passed, total, result, evidence).
+  returned: always
+  type: dict
+vantage:
+  description: The vantage of this run.
+  returned: always
+  type: dict
+failed_checks:
+  description: Check ids that made (or would make, with another O(fail_on)) the task fail.
+  returned: always
+  type: list
+  elements: str
+duration_ms:
+  description: Wall time of all probes.
+  returned: always
+  type: int
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            checks=dict(type="list", elements="str", default=[]),
+            skip_checks=dict(type="list", elements="str", default=[]),
+            fail_on=dict(type="str", default="high", choices=["none", "high", "any"]),
+            timeout=dict(type="float", default=2.0),
+            egress_timeout=dict(type="float", default=1.0),
+            proxy=dict(type="str", default="10.200.0.1:3128"),
+            allowed_host=dict(type="str"),
+            denied_host=dict(type="str"),
+            tls_host=dict(type="str"),
+            egress_target=dict(type="str"),
+            dns_resolver=dict(type="str"),
+            dns_query_name=dict(type="str", default="allowed.lab"),
+            ca_path=dict(type="path", default="/etc/openshell-tls/openshell-ca.pem"),
+            ca_mode=dict(type="str"),
+            inference_host=dict(type="str", default="inference.local"),
+            expected_model=dict(type="str"),
+            ro_paths=dict(type="list", elements="path", default=["/usr", "/root", "/etc"]),
+            landlock_probe_paths=dict(type="list", elements="path", default=["/dev/shm", "/var/tmp"]),
+            writable_paths=dict(type="list", elements="path", default=["/sandbox", "/tmp"]),
+            secret_paths=dict(type="list", elements="path",
+                              default=["/sandbox/.openclaw", "/sandbox/.nemoclaw", "/sandbox/.config", "/tmp"]),
+        ),
+        supports_check_mode=True,
+    )
+    params = dict(module.params)
+    for name in ("timeout", "egress_timeout"):
+        if not 0 < params[name] <= 60:
+            module.fail_json(msg=f"{name} {params[name]!r} must be between 0 and 60 seconds")
+    try:
+        check_ids = _verify.select_checks(params["checks"], params["skip_checks"])
+        _verify.plan(params, {})  # validates addresses and the model id before any probe runs
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    start = time.monotonic()
+    findings, vantage = _verify.run_checks(params, check_ids)
+    result = dict(
+        changed=False,
+        findings=findings,
+        layers=_verify.summarize(findings),
+        vantage=vantage,
+        failed_checks=_verify.failing(findings, "any"),
+        duration_ms=int((time.monotonic() - start) * 1000),
+    )
+    bad = _verify.failing(findings, params["fail_on"])
+    if bad:
+        module.fail_json(msg=f"sandbox verification failed (fail_on={params['fail_on']}): {', '.join(bad)}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

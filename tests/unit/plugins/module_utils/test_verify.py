@@ -1,0 +1,270 @@
+"""Decision logic of every verifier check, including the error paths: an unreachable probe is never a pass."""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+
+import pytest
+
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify as V
+
+FILTERED = {"seccomp": "2", "seccomp_filters": "1", "euid": 1000, "uid": 1000, "cap_eff": "0000000000000000"}
+UNFILTERED = {"seccomp": "0", "seccomp_filters": "0", "euid": 0, "uid": 0, "cap_eff": "000001fffeffffff"}
+
+
+@pytest.mark.parametrize(("results", "status"), [
+    ({"/usr": "EROFS", "/etc": "EROFS"}, V.PASS),
+    ({"/usr": "EROFS", "/etc": "ok"}, V.FAIL),
+    ({"/usr": "EACCES"}, V.FAIL),
+    ({"/usr": "ENOENT"}, V.ERROR),
+])
+def test_ro_root(results, status):
+    obs = {"probes": [{"path": p, "result": r} for p, r in results.items()]}
+    assert V.decide_ro_root(obs, FILTERED)[0] == status
+
+
+@pytest.mark.parametrize(("probes", "status"), [
+    ([("/dev/shm", "EACCES", True), ("/var/tmp", "EROFS", True)], V.PASS),
+    ([("/dev/shm", "ok", True)], V.FAIL),
+    ([("/dev/shm", "EROFS", True)], V.ERROR),            # RO is not Landlock
+    ([("/dev/shm", "EACCES", False)], V.ERROR),          # DAC could explain EACCES
+    ([], V.ERROR),
+])
+def test_landlock_needs_eacces_on_a_world_writable_dir(probes, status):
+    obs = {"probes": [{"path": p, "result": r, "world_writable": w} for p, r, w in probes]}
+    assert V.decide_landlock(obs, FILTERED)[0] == status
+
+
+def test_landlock_probe_on_real_directories(tmp_path):
+    open_dir = tmp_path / "shm"
+    open_dir.mkdir()
+    open_dir.chmod(0o1777)
+    obs = V.probe_landlock_dirs([str(open_dir), str(tmp_path / "missing")])
+    assert obs["probes"][0] == {"path": str(open_dir), "result": "ok", "world_writable": True}
+    assert obs["probes"][1]["result"] == "ENOENT"
+    assert V.decide_landlock(obs, FILTERED)[0] == V.FAIL
+    assert list(open_dir.iterdir()) == []  # the probe cleans up after itself
+
+
+def test_identity_checks():
+    assert V.decide_non_root({}, FILTERED)[0] == V.PASS
+    assert V.decide_non_root({}, UNFILTERED)[0] == V.FAIL
+    assert V.decide_no_caps({}, FILTERED)[0] == V.PASS
+    assert V.decide_no_caps({}, UNFILTERED)[0] == V.FAIL
+    assert V.decide_no_caps({}, {"cap_eff": None})[0] == V.ERROR
+
+
+@pytest.mark.parametrize(("result", "vantage", "status"), [
+    ("EPERM", FILTERED, V.PASS),
+    ("EPERM", UNFILTERED, V.ERROR),   # EPERM with no filter is a capability check, not evidence
+    ("EINVAL", FILTERED, V.FAIL),
+    ("ok", FILTERED, V.FAIL),
+    ("EAFNOSUPPORT", FILTERED, V.ERROR),
+])
+def test_filtered_socket_attribution(result, vantage, status):
+    assert V.decide_filtered_socket({"result": result}, vantage)[0] == status
+
+
+def test_seccomp_mode_and_io_uring():
+    assert V.decide_seccomp_mode({}, FILTERED)[0] == V.PASS
+    assert V.decide_seccomp_mode({}, UNFILTERED)[0] == V.FAIL
+    assert V.decide_seccomp_mode({}, {"seccomp": None})[0] == V.ERROR
+    assert V.decide_io_uring({"result": "ok"}, FILTERED)[0] == V.FAIL
+    status, observed = V.decide_io_uring({"result": "EPERM", "io_uring_disabled": 0}, FILTERED)
+    assert status == V.PASS and observed["refused_by"] == "seccomp"
+    assert V.decide_io_uring({"result": "EPERM", "io_uring_disabled": 2}, FILTERED)[1]["refused_by"] == "kernel"
+
+
+def test_unfiltered_probes_give_the_kernel_answer():
+    """In this (unfiltered) test process the discriminating probes really return EINVAL."""
+    assert V.probe_socket(17, V.EINVAL_TYPE)["result"] == "EINVAL"
+    assert V.probe_socket(16, V.EINVAL_TYPE)["result"] == "EINVAL"
+    assert V.probe_socket(socket.AF_INET, V.SOCK_PACKET_PROBE_TYPE)["result"] == "EINVAL"
+    assert V.probe_raw_socket(0x1_00000010, V.EINVAL_TYPE)["result"] == "EINVAL"
+
+
+def _fake_proc(tmp_path, route_gateway="0100C80A", status_extra=""):
+    proc = tmp_path / "proc"
+    (proc / "self" / "net").mkdir(parents=True)
+    (proc / "self" / "net" / "route").write_text(
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "eth0\t0000C80A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+        f"eth0\t00000000\t{route_gateway}\t0003\t0\t0\t0\t00000000\t0\t0\t0\n")
+    (proc / "self" / "status").write_text(f"Name:\tpython\nSeccomp:\t2\nSeccomp_filters:\t2\nCapEff:\t0000000000000000\n{status_extra}")
+    return proc
+
+
+def test_default_route_from_proc(tmp_path):
+    proc = _fake_proc(tmp_path)
+    obs = V.read_default_route(str(proc))
+    assert obs == {"interface": "eth0", "gateway": "10.200.0.1"}
+    assert V.decide_route(obs, FILTERED, "10.200.0.1")[0] == V.PASS
+    assert V.decide_route(obs, FILTERED, "10.42.0.1")[0] == V.FAIL
+
+
+def test_missing_proc_entry_is_an_error_finding(tmp_path):
+    params = _params(proc_root=str(tmp_path / "nope"))
+    findings, _v = V.run_checks(params, ["L3.default_route", "L2.inherited_sockets"])
+    assert {f["id"]: f["status"] for f in findings} == {"L3.default_route": V.ERROR, "L2.inherited_sockets": V.ERROR}
+    assert "FileNotFoundError" in findings[0]["observed"]["reason"]
+
+
+def _params(**kw):
+    base = dict(checks=[], skip_checks=[], fail_on="none", timeout=0.5, egress_timeout=0.3, proxy="10.200.0.1:3128",
+                allowed_host=None, denied_host=None, tls_host=None, egress_target=None, dns_resolver=None,
+                dns_query_name="allowed.lab", ca_path="/nonexistent/ca.pem", ca_mode=None, inference_host="inference.local",
+                expected_model=None, ro_paths=["/usr"], landlock_probe_paths=["/dev/shm"], writable_paths=["/tmp"],
+                secret_paths=[], proc_root="/proc")
+    base.update(kw)
+    return base
+
+
+@pytest.mark.parametrize(("obs", "status"), [
+    ({"result": "connected"}, V.FAIL),
+    ({"result": "timeout"}, V.PASS),
+    ({"result": "ECONNREFUSED"}, V.PASS),
+    ({"result": "EHOSTUNREACH"}, V.PASS),
+    ({"result": "gaierror"}, V.ERROR),
+])
+def test_egress_decisions(obs, status):
+    assert V.decide_egress(obs, FILTERED)[0] == status
+
+
+def test_egress_probe_against_a_loopback_listener():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    try:
+        assert V.probe_tcp_connect("127.0.0.1", port, 0.5)["result"] == "connected"
+    finally:
+        srv.close()
+    assert V.probe_tcp_connect("127.0.0.1", port, 0.5)["result"] == "ECONNREFUSED"
+
+
+def test_dns_leak_probe_against_a_loopback_resolver():
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    port = udp.getsockname()[1]
+
+    def answer():
+        data, addr = udp.recvfrom(512)
+        udp.sendto(data[:2] + struct.pack(">H", 0x8180) + data[4:], addr)
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    obs = V.probe_dns("127.0.0.1", port, "allowed.lab", 1.0)
+    t.join(2)
+    assert obs["result"] == "answered" and V.decide_dns(obs, FILTERED)[0] == V.FAIL
+    obs = V.probe_dns("127.0.0.1", port, "allowed.lab", 0.2)  # nobody answers now
+    udp.close()
+    assert obs["result"] == "timeout" and V.decide_dns(obs, FILTERED)[0] == V.PASS
+
+
+@pytest.mark.parametrize(("obs", "denied", "allowed"), [
+    ({"result": "refused", "status": 403}, V.PASS, V.FAIL),
+    ({"result": "tunnel", "status": 200}, V.FAIL, V.PASS),
+    ({"result": "refused", "status": 502}, V.FAIL, V.FAIL),
+    ({"result": "proxy-unreachable", "error": "ECONNREFUSED"}, V.ERROR, V.ERROR),
+])
+def test_proxy_decisions(obs, denied, allowed):
+    assert V.decide_denied(obs, FILTERED)[0] == denied
+    assert V.decide_allowed(obs, FILTERED)[0] == allowed
+
+
+def test_proxy_down_is_error_not_pass():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    sock, obs = V.proxy_connect(("127.0.0.1", port), "denied.lab", 443, 0.5)
+    assert sock is None and obs["result"] == "proxy-unreachable"
+    assert V.decide_denied(obs, FILTERED)[0] == V.ERROR
+
+
+def test_ca_file_mode_rules(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    ca.chmod(0o644)
+    assert V.decide_ca_file(V.probe_ca_file(str(ca)), FILTERED, None)[0] == V.PASS
+    assert V.decide_ca_file(V.probe_ca_file(str(ca)), FILTERED, 0o400)[0] == V.FAIL
+    ca.chmod(0o666)
+    assert V.decide_ca_file(V.probe_ca_file(str(ca)), FILTERED, None)[0] == V.FAIL
+    assert V.decide_ca_file(V.probe_ca_file(str(tmp_path / "none.pem")), FILTERED, None)[0] == V.FAIL
+
+
+def test_model_list_decisions():
+    ok = {"result": "verified", "response": b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"data": [{"id": "m:1"}]}'}
+    assert V.decide_models(ok, FILTERED, "m:1")[0] == V.PASS
+    assert V.decide_models(ok, FILTERED, "other")[0] == V.FAIL
+    chunked = {"result": "verified", "response": b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+                                                   b'10\r\n{"data": [{"id": \r\n9\r\n "m:1"}]}\r\n0\r\n\r\n'}
+    assert V.decide_models(chunked, FILTERED, "m:1")[0] == V.PASS
+    unauthorized = {"result": "verified", "response": b"HTTP/1.1 401 Unauthorized\r\n\r\n"}
+    assert V.decide_models(unauthorized, FILTERED, "m:1")[0] == V.FAIL
+    assert V.decide_models({"result": "proxy-unreachable"}, FILTERED, "m:1")[0] == V.ERROR
+
+
+@pytest.mark.parametrize(("text", "hits"), [
+    ("NVIDIA_API_KEY=nvapi-AbCdEfGhIjKlMnOpQrStUv", 2),
+    ("OPENAI_API_KEY=openshell:resolve:env:OPENAI_API_KEY", 0),
+    ("OPENAI_API_KEY=empty\nPATH=/usr/bin", 0),
+    ("TELEGRAM_BOT_TOKEN=123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQr", 2),
+    ("HOME=/sandbox", 0),
+])
+def test_secret_patterns(text, hits):
+    assert len(V.find_secrets(text)) == hits
+
+
+def test_secret_scan_masks_values(tmp_path):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "auth.json").write_text('{"key": "nvapi-SENTINELSENTINELSENTINEL"}')
+    obs = V.probe_secrets("/proc", [str(cfg)])
+    assert obs["files_scanned"] == 1 and obs["environ_scanned"] > 0
+    assert obs["found"] == [{"where": str(cfg / "auth.json"), "value": "nvap…(30 chars)"}]
+    assert "SENTINEL" not in repr(obs)
+    assert V.decide_secrets(obs, FILTERED)[0] == V.FAIL
+    assert V.decide_secrets({"environ_scanned": 0, "found": []}, FILTERED)[0] == V.ERROR
+
+
+def test_select_checks_and_bad_ids():
+    assert V.select_checks(["L5"], []) == ["L5.ca_file", "L5.ca_cert", "L5.mitm_chain"]
+    assert "L2.io_uring" not in V.select_checks([], ["L2.io_uring"])
+    with pytest.raises(ValueError, match="L9.bogus"):
+        V.select_checks(["L9.bogus"], [])
+    with pytest.raises(ValueError, match="L7"):
+        V.select_checks([], ["L7"])
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"proxy": "10.200.0.1"}, "has no port"),
+    ({"proxy": "10.200.0.1:99999"}, "out of range"),
+    ({"denied_host": "bad host!"}, "denied_host 'bad host!' is not host:port"),
+    ({"expected_model": "model with spaces"}, "expected_model"),
+    ({"ca_mode": "rw-r--r--"}, "ca_mode"),
+])
+def test_bad_parameters_name_the_value(kw, message):
+    with pytest.raises(ValueError, match=message):
+        V.plan(_params(**kw), {})
+
+
+def test_skips_without_targets_and_fail_on():
+    findings, _v = V.run_checks(_params(), ["L3.direct_egress", "L4.denied_host", "L6.inference_models", "L1.non_root"])
+    status = {f["id"]: f["status"] for f in findings}
+    assert status["L3.direct_egress"] == status["L4.denied_host"] == status["L6.inference_models"] == V.SKIPPED
+    fake = [{"id": "a", "status": V.FAIL, "severity": "medium"}, {"id": "b", "status": V.ERROR, "severity": "high"},
+            {"id": "c", "status": V.FAIL, "severity": "critical"}]
+    assert V.failing(fake, "none") == []
+    assert V.failing(fake, "high") == ["c"]
+    assert V.failing(fake, "any") == ["a", "b", "c"]
+
+
+def test_summary_matches_the_papers_table_shape():
+    fs = [{"layer": "L1", "id": "L1.a", "status": V.PASS, "title": "A"}, {"layer": "L1", "id": "L1.b", "status": V.FAIL, "title": "B"},
+          {"layer": "L2", "id": "L2.a", "status": V.PASS, "title": "C"}, {"layer": "L3", "id": "L3.a", "status": V.ERROR, "title": "D"},
+          {"layer": "L4", "id": "L4.a", "status": V.SKIPPED, "title": "E"}]
+    s = V.summarize(fs)
+    assert s["L1"] == {"passed": 1, "total": 2, "result": "PARTIAL", "evidence": "a=pass; b=fail"}
+    assert s["L2"]["result"] == "PASS" and s["L3"]["result"] == "ERROR" and s["L4"]["result"] == "SKIPPED"
