@@ -173,9 +173,11 @@ def launcher_source():
     loader = getattr(seccomp_launcher, "__loader__", None)
     source = loader.get_source(seccomp_launcher.__name__) if loader is not None else None
     if source is None:
-        with open(seccomp_launcher.__file__, encoding="utf-8") as fh:
+        with open(seccomp_launcher.__file__, "rb") as fh:
             source = fh.read()
-    return b"#!/usr/bin/env python3\n" + source.encode("utf-8")
+    if isinstance(source, str):
+        source = source.encode("utf-8")
+    return b"#!/usr/bin/env python3\n" + source
 
 
 def _read(path):
