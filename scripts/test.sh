@@ -18,6 +18,10 @@ if want molecule || want integration; then
   stage host-packages bash -c 'source scripts/lib.sh; ensure_host_packages' || { stage_summary; exit 1; }
 fi
 
+# molecule (ansible-compat) installs a snapshot of this collection into ~/.ansible/collections, which would
+# shadow the linked checkout on the next run; drop it so every tool sees the working tree.
+rm -rf "${HOME}/.ansible/collections/ansible_collections/agentsec/nemoclaw"
+
 want yamllint && run yamllint yamllint --strict .
 want ansible-lint && run ansible-lint ansible-lint --offline --profile production
 want sanity && run sanity scripts/sanity.sh
@@ -26,6 +30,7 @@ rm -f .build/reports/*.xml .build/reports/molecule.counts
 want unit && run unit pytest -q tests/unit --junitxml=.build/reports/unit.xml
 want integration && run integration pytest -q tests/integration --junitxml=.build/reports/integration.xml
 want molecule && run molecule scripts/molecule.sh
+rm -rf "${HOME}/.ansible/collections/ansible_collections/agentsec/nemoclaw"
 
 stage_summary
 # One closing line over every test runner (pytest junit files and molecule scenario counts).

@@ -63,6 +63,12 @@ def verify_fleet_summary(results):
     return "\n".join("  ".join(r[i].ljust(widths[i]) for i in range(len(header))).rstrip() for r in rows)
 
 
+def verify_text(results):
+    """Every host's table followed by the fleet summary, for the text report."""
+    tables = [verify_table(results[host], host) for host in sorted(results)]
+    return "\n\n".join([*tables, "Fleet summary", verify_fleet_summary(results)]) + "\n"
+
+
 def verify_json(results):
     """A stable report document: per host the layers, findings and vantage, or why there is no result."""
     hosts = {}
@@ -141,6 +147,7 @@ class FilterModule:
         return {
             "verify_table": verify_table,
             "verify_fleet_summary": verify_fleet_summary,
+            "verify_text": verify_text,
             "verify_json": verify_json,
             "verify_junit": verify_junit,
             "verify_sarif": verify_sarif,

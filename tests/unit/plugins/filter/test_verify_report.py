@@ -73,3 +73,8 @@ def test_sarif_has_rules_and_one_result_per_bad_finding():
     results = [(r["ruleId"], r["locations"][0]["logicalLocations"][0]["name"]) for r in run["results"]]
     assert sorted(results) == [("L1.landlock", "mac01/sb"), ("L2.af_netlink", "mac02/sb"), ("sandbox.unreachable", "mac03/sb")]
     assert next(r for r in run["results"] if r["ruleId"] == "L1.landlock")["level"] == "error"
+
+
+def test_text_report_has_every_host_and_the_summary():
+    text = R.verify_text(RESULTS)
+    assert text.index("Sandbox mac01/sb") < text.index("Sandbox mac02/sb") < text.index("Fleet summary")
