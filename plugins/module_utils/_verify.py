@@ -190,6 +190,19 @@ def probe_create(directory):
     return {"path": directory, "result": "ok"}
 
 
+def probe_ro(directory):
+    """Create probe; when DAC refuses first (EACCES on a directory the agent cannot search), ask statvfs."""
+    entry = probe_create(directory)
+    if entry["result"] in ("EACCES", "EPERM"):
+        try:
+            if os.statvfs(directory).f_flag & os.ST_RDONLY:
+                entry["result"] = "EROFS"
+                entry["evidence"] = "statvfs ST_RDONLY (DAC refused the write first)"
+        except OSError:
+            pass
+    return entry
+
+
 def decide_ro_root(obs, _vantage):
     results = {o["path"]: o["result"] for o in obs["probes"]}
     if all(r == "EROFS" for r in results.values()):
@@ -518,6 +531,8 @@ def decide_ca_cert(obs, _v):
 
 
 def tls_through_proxy(proxy, host, port, cafile, timeout, request=None):
+    if cafile and not os.path.isfile(cafile):
+        return {"result": "no-ca", "error": f"CA file {cafile} is missing, so the served chain cannot be checked against it"}
     sock, obs = proxy_connect(proxy, host, port, timeout)
     if sock is None:
         return obs
@@ -585,7 +600,7 @@ def parse_http_response(raw):
 
 
 def decide_models(obs, _v, expected_model):
-    if obs["result"] in ("proxy-unreachable", "proxy-error", "tls-error"):
+    if obs["result"] in ("proxy-unreachable", "proxy-error", "tls-error", "no-ca"):
         return ERROR, {k: v for k, v in obs.items() if k != "response"}
     if obs["result"] != "verified":
         return FAIL, {k: v for k, v in obs.items() if k != "response"}
@@ -694,7 +709,7 @@ def plan(params, vantage_info):
         return lambda: {"skip": reason}
 
     return {
-        "L1.ro_root": (lambda: {"probes": [probe_create(p) for p in params["ro_paths"]]}, decide_ro_root),
+        "L1.ro_root": (lambda: {"probes": [probe_ro(p) for p in params["ro_paths"]]}, decide_ro_root),
         "L1.landlock": (lambda: probe_landlock_dirs(params["landlock_probe_paths"]), decide_landlock),
         "L1.writable_paths": (lambda: {"probes": [probe_create(p) for p in params["writable_paths"]]}, decide_writable),
         "L1.non_root": (dict, decide_non_root),
