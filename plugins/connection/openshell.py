@@ -39,7 +39,7 @@ options:
     vars:
       - name: ansible_openshell_timeout
 notes:
-  - Privilege escalation is not supported: the point of the plugin is to act as the agent.
+  - "Privilege escalation is not supported: the point of the plugin is to act as the agent."
 """
 
 import os

@@ -739,7 +739,7 @@ def plan(params, vantage_info):
         "L6.inference_dns": (lambda: probe_resolve(inference), decide_resolve),
         "L6.inference_models": ((lambda: tls_through_proxy(proxy, inference, 443, ca, t, models_req)) if model
                                 else skip("set expected_model"), lambda o, v: decide_models(o, v, model)),
-        "L6.no_secrets": (lambda: probe_secrets(proc, params["secret_paths"]), decide_secrets),
+        "L6.no_secrets": (lambda: probe_secrets(proc, params["config_scan_paths"]), decide_secrets),
     }
 
 

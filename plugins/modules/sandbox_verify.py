@@ -102,7 +102,7 @@ options:
     type: list
     elements: path
     default: [/sandbox, /tmp]
-  secret_paths:
+  config_scan_paths:
     description: Files or directories scanned for key-shaped values, besides every readable C(/proc/*/environ).
     type: list
     elements: path
@@ -221,8 +221,7 @@ def main():
             ro_paths=dict(type="list", elements="path", default=["/usr", "/root", "/etc"]),
             landlock_probe_paths=dict(type="list", elements="path", default=["/dev/shm", "/var/tmp"]),
             writable_paths=dict(type="list", elements="path", default=["/sandbox", "/tmp"]),
-            secret_paths=dict(type="list", elements="path",
-                              default=["/sandbox/.openclaw", "/sandbox/.nemoclaw", "/sandbox/.config", "/tmp"]),
+            config_scan_paths=dict(type="list", elements="path", default=["/sandbox/.openclaw", "/sandbox/.nemoclaw", "/sandbox/.config", "/tmp"]),
         ),
         supports_check_mode=True,
     )

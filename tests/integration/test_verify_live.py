@@ -36,7 +36,7 @@ MODEL = "nemotron-3-nano:30b"
 
 
 def _cert(subject, issuer_key, issuer_name, key, ca, sans=()):
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name).public_key(key.public_key())
          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
          .not_valid_after(now + datetime.timedelta(days=1))
@@ -145,7 +145,7 @@ def run_verifier(lab, wrap=()):
                   proxy=f"127.0.0.1:{lab['proxy'].port}", allowed_host="allowed.lab:443", denied_host="denied.lab:443",
                   tls_host=None, egress_target=lab["egress"], dns_resolver=None, dns_query_name="allowed.lab",
                   ca_path=str(lab["proxy"].ca_path), ca_mode=None, inference_host="inference.local", expected_model=MODEL,
-                  ro_paths=["/usr"], landlock_probe_paths=[str(lab["shm"])], writable_paths=[str(lab["rw"])], secret_paths=[],
+                  ro_paths=["/usr"], landlock_probe_paths=[str(lab["shm"])], writable_paths=[str(lab["rw"])], config_scan_paths=[],
                   proc_root="/proc")
     code = ("import json, sys\nfrom ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify as V\n"
             "params, checks = json.loads(sys.argv[1]), json.loads(sys.argv[2])\n"

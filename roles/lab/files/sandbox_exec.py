@@ -1,12 +1,12 @@
-#!/usr/bin/python3
 """sandbox-exec: the lab's `openshell sandbox exec -n NAME -- CMD`.
 
 Runs CMD the way OpenShell v0.0.26 spawns agent processes: in the agent network namespace, as user `sandbox`
 (no capabilities), with the proxy and CA environment, Landlock (the upstream baseline ruleset) and the
 v0.0.26 agent seccomp filter, in that order. Gaps of the lab profile (LAB_GAPS) reproduce v0.0.26's defects:
-`landlock_unenforced` builds the ruleset but never restricts (OpenShell #803), `netlink_open` leaves AF_NETLINK
-allowed, `filter_bypasses` keeps the upstream filter's blind spots (64-bit family compare, no SOCK_PACKET rule). If OPENSHELL_AGENT_WRAPPER (a JSON argv list) is set on the container, it is put in front of CMD: the
-hardening role's launcher enters there, under the outer filter, like an agent entry wrapped in a pod spec.
+`landlock_unenforced` never applies the ruleset (OpenShell #803), `netlink_open` leaves AF_NETLINK allowed,
+`filter_bypasses` keeps the upstream filter's blind spots (64-bit family compare, no SOCK_PACKET rule).
+If OPENSHELL_AGENT_WRAPPER (a JSON argv list) is set on the container, it is put in front of CMD: the hardening
+role's launcher enters there, under the outer filter, like an agent entry wrapped in a pod spec.
 """
 import ctypes
 import json

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Lab supervisor, PID 1 of a lab sandbox container: it plays OpenShell v0.0.26's openshell-sandbox.
 
 Creates the agent network namespace (veth 10.200.0.1/24 <-> 10.200.0.2/24, default route, nftables bypass rules),

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """The lab's outside world: allowed.lab / denied.lab over HTTP and HTTPS (certificates from the lab's "public" CA),
 a DNS resolver (dnsmasq) that answers for them, and an OpenAI-compatible inference stand-in on :8000.
 

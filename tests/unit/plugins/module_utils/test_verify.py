@@ -115,7 +115,7 @@ def _params(**kw):
                 allowed_host=None, denied_host=None, tls_host=None, egress_target=None, dns_resolver=None,
                 dns_query_name="allowed.lab", ca_path="/nonexistent/ca.pem", ca_mode=None, inference_host="inference.local",
                 expected_model=None, ro_paths=["/usr"], landlock_probe_paths=["/dev/shm"], writable_paths=["/tmp"],
-                secret_paths=[], proc_root="/proc")
+                config_scan_paths=[], proc_root="/proc")
     base.update(kw)
     return base
 
@@ -198,8 +198,8 @@ def test_model_list_decisions():
     ok = {"result": "verified", "response": b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"data": [{"id": "m:1"}]}'}
     assert V.decide_models(ok, FILTERED, "m:1")[0] == V.PASS
     assert V.decide_models(ok, FILTERED, "other")[0] == V.FAIL
-    chunked = {"result": "verified", "response": b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
-                                                   b'10\r\n{"data": [{"id": \r\n9\r\n "m:1"}]}\r\n0\r\n\r\n'}
+    body = b'10\r\n{"data": [{"id": \r\n9\r\n "m:1"}]}\r\n0\r\n\r\n'
+    chunked = {"result": "verified", "response": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body}
     assert V.decide_models(chunked, FILTERED, "m:1")[0] == V.PASS
     unauthorized = {"result": "verified", "response": b"HTTP/1.1 401 Unauthorized\r\n\r\n"}
     assert V.decide_models(unauthorized, FILTERED, "m:1")[0] == V.FAIL
