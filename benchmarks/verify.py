@@ -38,7 +38,7 @@ def playbook(args, extra, label=None):
 
 
 def median_of(repeat, fn):
-    return statistics.median(fn() for _ in range(repeat))
+    return statistics.median(fn() for _run in range(repeat))
 
 
 def main():

@@ -60,7 +60,8 @@ def namespaces():
 
 
 def connect(ns, addr):
-    code = f"import socket\ntry:\n    socket.create_connection(({addr!r}, 11434), timeout=1).close(); print('ok')\nexcept OSError as e:\n    print(type(e).__name__)"
+    code = (f"import socket\ntry:\n    socket.create_connection(({addr!r}, 11434), timeout=1).close(); print('ok')\n"
+            "except OSError as e:\n    print(type(e).__name__)")
     return sh("ip", "netns", "exec", NS[ns], sys.executable, "-c", code).stdout.strip()
 
 
