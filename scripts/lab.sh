@@ -6,7 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "${REPO_ROOT}"
 stage setup ensure_venv
-stage docker bash -c 'source scripts/lib.sh; ensure_docker; ensure_base_image'
+stage docker bash -c 'source scripts/lib.sh; ensure_docker; ensure_base_image; ensure_host_packages nftables'
 
 inv=(-i inventories/lab/hosts.yml)
 reports="${REPO_ROOT}/reports/lab"

@@ -123,13 +123,14 @@ ensure_base_image() {
 # differential oracle, a 32-bit toolchain for the i386 bypass probe, nftables/iproute2 for namespaces).
 HOST_TEST_PACKAGES=(python3-seccomp gcc gcc-multilib libc6-dev-i386 nftables iproute2 openssl)
 ensure_host_packages() {
-  local missing=() p
-  for p in "${HOST_TEST_PACKAGES[@]}"; do
+  local missing=() p wanted=("$@")
+  [ "${#wanted[@]}" -gt 0 ] || wanted=("${HOST_TEST_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  [ "${#missing[@]}" -eq 0 ] && { log "host test packages present"; return 0; }
+  [ "${#missing[@]}" -eq 0 ] && { log "host packages present: ${wanted[*]}"; return 0; }
   command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] \
-    || die "missing host packages for the integration tests: ${missing[*]}; install them (Debian/Ubuntu names) and re-run"
+    || die "missing host packages: ${missing[*]}; install them (Debian/Ubuntu names) and re-run"
   log "installing host test packages: ${missing[*]}"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } \
     || die "apt-get could not install ${missing[*]}; install them and re-run"
