@@ -20,12 +20,13 @@ HOOK_DIR = "/etc/openshell/agent-netns.d"
 CA_PATH = "/etc/openshell-tls/openshell-ca.pem"
 
 
+def _pairs(items, sep):
+    """["K=V", ...] or ["host:ip", ...] -> dict (docker inspect's Env and ExtraHosts)."""
+    return dict(item.partition(sep)[::2] for item in items or [])
+
+
 def _env(inspect):
-    out = {}
-    for item in inspect.get("Config", {}).get("Env") or []:
-        key, _sep, value = item.partition("=")
-        out[key] = value
-    return out
+    return _pairs(inspect.get("Config", {}).get("Env"), "=")
 
 
 def _mounts(inspect):
@@ -39,11 +40,7 @@ def _tmpfs(inspect):
 
 
 def _hosts(inspect):
-    out = {}
-    for entry in inspect.get("HostConfig", {}).get("ExtraHosts") or []:
-        host, _sep, addr = entry.partition(":")
-        out[host] = addr
-    return out
+    return _pairs(inspect.get("HostConfig", {}).get("ExtraHosts"), ":")
 
 
 def current_state(inspect):
