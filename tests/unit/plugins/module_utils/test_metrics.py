@@ -1,0 +1,250 @@
+"""Parsers and aggregation behind stack_metrics: ps, docker stats, kubelet lines, openshell sandbox list, Table 6 maths."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _metrics as M
+
+# A Mac Studio running the stack: (pid, rss KiB, command line, group the defaults must put it in).
+MAC_PROCESSES = [
+    (1, 13344, "/sbin/launchd", None),
+    (611, 412312, "/Applications/Docker.app/Contents/MacOS/com.docker.backend services", "docker_desktop"),
+    (640, 98304, "/Applications/Docker.app/Contents/MacOS/com.docker.backend fork", "docker_desktop"),
+    (655, 61440, "/Applications/Docker.app/Contents/MacOS/com.docker.build", "docker_desktop"),
+    (702, 45056, "/Applications/Docker.app/Contents/MacOS/com.docker.virtualization --kernel "
+                 "/Applications/Docker.app/Contents/Resources/linuxkit/kernel --cmdline init=/init loglevel=1", "docker_desktop"),
+    (720, 196608, "/Applications/Docker.app/Contents/MacOS/Docker Desktop.app/Contents/MacOS/Docker Desktop --name=dashboard",
+     "docker_desktop"),
+    (731, 131072, "/Applications/Docker.app/Contents/MacOS/Docker Desktop.app/Contents/Frameworks/Docker Desktop Helper (Renderer)"
+                  ".app/Contents/MacOS/Docker Desktop Helper (Renderer) --type=renderer --lang=en-GB", "docker_desktop"),
+    (733, 122880, "/Applications/Docker.app/Contents/MacOS/Docker Desktop.app/Contents/Frameworks/Docker Desktop Helper (GPU).app/"
+                  "Contents/MacOS/Docker Desktop Helper (GPU) --type=gpu-process", "docker_desktop"),
+    (98, 8192, "/Library/PrivilegedHelperTools/com.docker.vmnetd", "docker_desktop"),
+    # the VM itself (Apple Virtualization framework) holds the guest memory: not Docker Desktop's own overhead
+    (705, 5242880, "/System/Library/Frameworks/Virtualization.framework/Versions/A/XPCServices/"
+                   "com.apple.Virtualization.VirtualMachine.xpc/Contents/MacOS/com.apple.Virtualization.VirtualMachine", None),
+    (4100, 30720, "/Applications/Docker.app/Contents/Resources/bin/docker logs -f openshell-cluster-nemoclaw", None),
+    (2210, 592896, "openclaw-gateway", "openclaw_gateway"),
+    (2290, 65536, "node /opt/homebrew/lib/node_modules/openclaw/openclaw.mjs tui", None),
+    (3001, 74752, "/Applications/Ollama.app/Contents/Resources/ollama serve", "ollama"),
+    (3002, 24117248, "/Applications/Ollama.app/Contents/Resources/ollama runner --model /Users/studio/.ollama/models/blobs/"
+                     "sha256-0a1b --port 53122", None),
+    (3003, 40960, "/Applications/Ollama.app/Contents/MacOS/Ollama", None),
+    (5120, 2048, "/bin/zsh -c tail -f /Users/studio/.openclaw/logs/gateway.log", None),
+]
+
+
+def mac_ps_text():
+    """Right-aligned columns, like macOS `ps axww -o pid=,rss=,args=`."""
+    return "".join(f"{pid:5d} {rss:6d} {args}\n" for pid, rss, args, _ in MAC_PROCESSES)
+
+
+def expected_groups():
+    out = {}
+    for pid, rss, _args, group in MAC_PROCESSES:
+        if group:
+            g = out.setdefault(group, {"count": 0, "pids": [], "kib": 0})
+            g["count"] += 1
+            g["pids"].append(pid)
+            g["kib"] += rss
+    return out
+
+
+def test_default_groups_sort_a_mac_process_table():
+    groups = M.group_processes(M.parse_ps(mac_ps_text()), M.compile_groups(M.DEFAULT_PROCESS_GROUPS))
+    for name, exp in expected_groups().items():
+        assert groups[name]["count"] == exp["count"], name
+        assert groups[name]["pids"] == exp["pids"], name
+        assert groups[name]["rss_mb"] == round(exp["kib"] / 1024, 1), name
+
+
+def test_first_matching_group_wins_and_exclusions():
+    procs = [(10, 2048, "ollama serve"), (11, 1024, "ollama runner --model x"), (12, 512, "ollama serve --verbose")]
+    compiled = M.compile_groups({"serve": [r"ollama serve"], "all_ollama": [r"ollama"]})
+    groups = M.group_processes(procs, compiled)
+    assert groups["serve"]["pids"] == [10, 12] and groups["all_ollama"]["pids"] == [11]
+    assert groups["serve"]["rss_mb"] == round((2048 + 512) / 1024, 1)
+    assert M.parse_ps(" 10 2048 ollama serve\n 11 5 x\n", exclude_pids={10}) == [(11, 5, "x")]
+
+
+def test_ps_parser_reads_this_machines_procps_output():
+    ps = shutil.which("ps")
+    if not ps:
+        pytest.skip("no ps on this machine")
+    out = subprocess.run([ps, "axww", "-o", "pid=,rss=,args="], capture_output=True, text=True, check=True).stdout
+    procs = {pid: (rss, args) for pid, rss, args in M.parse_ps(out)}
+    assert os.getpid() in procs
+    assert procs[os.getpid()][0] > 0 and "py" in procs[os.getpid()][1]
+
+
+def test_ps_parse_error_names_the_line():
+    with pytest.raises(ValueError, match=r"line 2 .*'PID RSS COMMAND'"):
+        M.parse_ps(" 1 100 /sbin/init\nPID RSS COMMAND\n")
+
+
+@pytest.mark.parametrize(("groups", "message"), [
+    ({"ollama": ["(unclosed"]}, r"process_groups\.ollama: invalid regular expression '\(unclosed'"),
+    ({"docker_desktop": "com.docker"}, r"process_groups\.docker_desktop must be a non-empty list"),
+    ({"empty": []}, r"process_groups\.empty must be a non-empty list"),
+])
+def test_bad_process_groups(groups, message):
+    with pytest.raises(ValueError, match=message):
+        M.compile_groups(groups)
+
+
+@pytest.mark.parametrize(("text", "nbytes"), [
+    ("732MiB", 732 * 1024**2),
+    ("1.2GiB", 1.2 * 1024**3),
+    ("512kB", 512 * 1000),
+    ("15.6GiB", 15.6 * 1024**3),
+    ("1.055MiB", 1.055 * 1024**2),
+    ("0B", 0),
+    ("51200KiB", 51200 * 1024),
+    (" 2.5GB ", 2.5 * 1000**3),
+])
+def test_sizes_are_mib(text, nbytes):
+    assert M.size_to_mb(text) == round(nbytes / 1024**2, 1)
+
+
+@pytest.mark.parametrize("text", ["", "lots", "12 parsecs", "5XiB", "--"])
+def test_bad_sizes(text):
+    with pytest.raises(ValueError, match="cannot read the size"):
+        M.size_to_mb(text)
+
+
+def test_docker_stats_rows_by_name_and_requested_name():
+    line = {"BlockIO": "0B / 0B", "CPUPerc": "3.12%", "Container": "openshell-cluster-nemoclaw", "ID": "112baa0544d8",
+            "MemPerc": "4.58%", "MemUsage": "732MiB / 15.6GiB", "Name": "openshell-cluster-nemoclaw", "NetIO": "646B / 0B", "PIDs": "97"}
+    by_id = dict(line, Container="112baa0544d8", Name="other", MemUsage="1.2GiB / 62.7GiB")
+    rows = M.parse_docker_stats(json.dumps(line) + "\n\n" + json.dumps(by_id) + "\n")
+    assert rows["openshell-cluster-nemoclaw"]["mem_mb"] == 732.0
+    assert rows["openshell-cluster-nemoclaw"]["mem_limit_mb"] == round(15.6 * 1024, 1)
+    assert rows["openshell-cluster-nemoclaw"]["cpu_perc"] == "3.12%"
+    assert rows["112baa0544d8"] is rows["other"] and rows["other"]["mem_mb"] == round(1.2 * 1024, 1)
+    with pytest.raises(ValueError, match="not JSON"):
+        M.parse_docker_stats("Error: no such container\n")
+    with pytest.raises(ValueError, match="cannot read the size 'lots '"):
+        M.parse_docker_stats(json.dumps(dict(line, MemUsage="lots / 15GiB")))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("14.5s", 14.5), ("1m2.5s", 62.5), ("850ms", 0.85), ("14.512345678s", 14.512345678), ("1h0m0s", 3600.0),
+    ("1m8.818440372s", 68.818440372), ("0s", 0.0), ("1.5µs", 1.5e-6), ("-2s", -2.0),
+])
+def test_go_durations(text, seconds):
+    assert M.go_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "14.5", "abc", "1x", "1m 2s", "s"])
+def test_bad_go_durations(text):
+    with pytest.raises(ValueError, match="cannot read the duration"):
+        M.go_duration(text)
+
+
+def kubelet(time, pod, e2e=None, slo=None):
+    fields = f'pod="{pod}" podStartSLOduration={slo if slo is not None else e2e.rstrip("s")}'
+    if e2e is not None:
+        fields += f' podStartE2EDuration="{e2e}"'
+    return (f'I{time}      71 pod_startup_latency_tracker.go:104] "Observed pod startup duration" {fields} '
+            'podCreationTimestamp="2026-04-16 10:11:58 +0000 UTC" firstStartedPulling="0001-01-01 00:00:00 +0000 UTC"')
+
+
+K3S_LOG = "\n".join([
+    'time="2026-04-16T10:11:01Z" level=info msg="Starting k3s v1.33.4+k3s1 (d9d4a3a2)"',
+    kubelet("0416 10:11:40.100000", "kube-system/coredns-64fd4b4794-q2x7z", "2.038986014s"),
+    'I0416 10:11:41.000001      71 kubelet.go:2465] "SyncLoop (PLEG): event for pod" pod="openshell/my-assistant"',
+    kubelet("0416 10:12:13.123456", "openshell/my-assistant", "14.5s"),
+    # an older kubelet format without the E2E figure, and the pre-1.27 overflowed SLO value
+    'I0416 10:13:00.000000      71 pod_startup_latency_tracker.go:102] "Observed pod startup duration" '
+    'pod="kube-system/metrics-server-1" podStartSLOduration=-9.223372029479458e+09 pod.CreationTimestamp="2026-04-16 10:12:55 +0000 UTC"',
+    kubelet("0416 11:40:02.000000", "openshell/my-assistant", "1m2.5s", slo=60.25),
+])
+
+
+def test_kubelet_lines_in_k3s_log():
+    obs = M.parse_pod_startups(K3S_LOG)
+    assert [o["pod"] for o in obs] == ["kube-system/coredns-64fd4b4794-q2x7z", "openshell/my-assistant",
+                                      "kube-system/metrics-server-1", "openshell/my-assistant"]
+    assert obs[0]["e2e_s"] == pytest.approx(2.038986014) and obs[0]["namespace"] == "kube-system"
+    assert obs[2]["e2e_s"] is None and obs[2]["slo_s"] < 0
+    latest = M.latest_for(obs, "my-assistant")
+    assert latest["e2e_s"] == pytest.approx(62.5) and latest["slo_s"] == 60.25 and latest["time"] == "0416 11:40:02.000000"
+    assert M.latest_for(obs, "my-assistant", exclude_lines={latest["line"]})["e2e_s"] == pytest.approx(14.5)
+    assert M.latest_for(obs, "nobody") is None
+    assert "line" not in M.public(latest) and M.public(None) is None
+
+
+def test_latest_is_by_klog_time_not_stream_order():
+    newer, older = kubelet("0416 12:00:00.000000", "openshell/sb", "3s"), kubelet("0416 09:00:00.000000", "openshell/sb", "9s")
+    assert M.latest_for(M.parse_pod_startups(newer + "\n" + older), "sb")["e2e_s"] == 3.0
+
+
+def test_kubelet_parse_errors():
+    with pytest.raises(ValueError, match="cannot read the duration 'soon'"):
+        M.parse_pod_startups(kubelet("0416 10:12:13.123456", "openshell/x", "soon", slo=1))
+    with pytest.raises(ValueError, match="without pod="):
+        M.parse_pod_startups('I0416 10:12:13.123456 71 x.go:1] "Observed pod startup duration" podStartSLOduration=1')
+
+
+def render_sandbox_list(rows):
+    """`openshell sandbox list` as crates/openshell-cli/src/run.rs@v0.0.26 prints it (owo-colors bold/green/yellow)."""
+    if not rows:
+        return "No sandboxes found.\n"
+    nw = max(4, *(len(r[0]) for r in rows))
+    ns = max(9, *(len(r[1]) for r in rows))
+    colour = {"Ready": "32", "Error": "31", "Provisioning": "33", "Deleting": "2"}
+    header = ["NAME".ljust(nw), "NAMESPACE".ljust(ns), "CREATED".ljust(19), "PHASE"]
+    lines = ["  ".join(f"\x1b[1m{h}\x1b[0m" for h in header)]
+    for name, namespace, created, phase in rows:
+        shown = f"\x1b[{colour[phase]}m{phase}\x1b[0m" if phase in colour else phase
+        lines.append(f"{name:<{nw}}  {namespace:<{ns}}  {created:<19}  {shown}")
+    return "\n".join(lines) + "\n"
+
+
+def test_sandbox_list_table():
+    rows = [("my-assistant", "openshell", "2026-04-16 10:11:58", "Ready"),
+            ("agentsec-bench", "openshell", "2026-04-16 12:00:00", "Provisioning"),
+            ("x", "openshell", "2026-04-16 12:00:01", "Unknown")]
+    assert M.parse_sandbox_list(render_sandbox_list(rows)) == {r[0]: r[3] for r in rows}
+    assert M.parse_sandbox_list(render_sandbox_list([])) == {}
+    with pytest.raises(ValueError, match="unexpected 'openshell sandbox list' row"):
+        M.parse_sandbox_list("NAME  NAMESPACE  CREATED  PHASE\nbroken row\n")
+
+
+def test_flat_metrics_total_and_comparison():
+    processes = M.group_processes(M.parse_ps(mac_ps_text()), M.compile_groups(M.DEFAULT_PROCESS_GROUPS))
+    containers = {"openshell-cluster-nemoclaw": {"state": "running", "mem_mb": 700.5}}
+    flat = M.flat_metrics(processes, containers, "openshell-cluster-nemoclaw", 48210, 12.25)
+    parts = [processes["docker_desktop"]["rss_mb"], 700.5, processes["openclaw_gateway"]["rss_mb"], processes["ollama"]["rss_mb"]]
+    assert flat["stack_total_mb"] == round(sum(parts), 1)
+    assert flat["docker_desktop_processes"] == expected_groups()["docker_desktop"]["count"]
+    assert flat["stack_components"]["missing"] == []
+    cmp = M.compare(flat)
+    assert set(cmp) == set(M.PAPER)
+    assert cmp["cold_start_ms"] == {"measured": 48210, "paper": M.PAPER["cold_start_ms"], "ratio": round(48210 / M.PAPER["cold_start_ms"], 3)}
+    assert cmp["pod_start_s"]["ratio"] == round(12.25 / 14.5, 3)
+
+
+def test_unmeasured_parts_are_null_and_left_out_of_the_total():
+    processes = {"docker_desktop": {"count": 0, "pids": [], "rss_mb": 0.0}, "ollama": {"count": 1, "pids": [5], "rss_mb": 70.0}}
+    flat = M.flat_metrics(processes, {"openshell-cluster-nemoclaw": {"state": "missing"}}, "openshell-cluster-nemoclaw", None, None)
+    assert flat["docker_desktop_mb"] is None and flat["cluster_container_mb"] is None and flat["openclaw_gateway_mb"] is None
+    assert flat["stack_total_mb"] == 70.0
+    assert flat["stack_components"] == {"included": ["ollama_mb"],
+                                        "missing": ["docker_desktop_mb", "cluster_container_mb", "openclaw_gateway_mb"]}
+    assert M.compare(flat)["docker_desktop_mb"] == {"measured": None, "paper": 1052, "ratio": None}
+    assert M.compare(flat)["stack_total_mb"] == {"measured": 70.0, "paper": 2436, "ratio": None}  # partial: no ratio
+    assert M.flat_metrics({}, {}, "c", None, None)["stack_total_mb"] is None
+
+
+def test_fleet_summary_median_over_measuring_hosts():
+    hosts = {"a": {"pod_start_s": 10.0}, "b": {"pod_start_s": 20.0}, "c": {"pod_start_s": 12.0}, "d": {"pod_start_s": None}}
+    s = M.fleet_summary(hosts)["pod_start_s"]
+    assert (s["hosts"], s["min"], s["median"], s["max"]) == (3, 10.0, 12.0, 20.0)
+    assert s["median_ratio"] == round(12.0 / M.PAPER["pod_start_s"], 3)
+    assert M.fleet_summary(hosts)["ollama_mb"]["median"] is None
