@@ -1,0 +1,618 @@
+"""Tests for the stateful stand-ins in tests/standins (contract: tests/standins/README.md).
+
+Every test gets its own state directory, fake root ($AGENTSEC_STANDIN_ROOT) and HOME under /tmp and runs the
+stand-ins as real processes with a clean environment; tests that need a non-root user (brew refuses root) drop to
+`nobody` through a preexec setuid. Nothing touches /opt/homebrew, /var/lib/agentsec-standins or the machine's Docker.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+STANDINS = Path(__file__).resolve().parents[2] / "standins"
+BIN = STANDINS / "bin"
+REPO = STANDINS / "nemoclaw-repo"
+SENTINEL = "nvapi-SENTINEL-7f3c9a-never-on-disk"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MODEL = "nemotron-3-nano:30b"
+
+sys.path.insert(0, str(STANDINS))
+import _standin  # noqa: E402
+
+if os.getuid() != 0:
+    pytest.skip("the stand-in tests create files for other users and switch to `nobody`: run them as root",
+                allow_module_level=True)
+
+
+def _nobody():
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no unprivileged user `nobody` to run brew and the non-root checks as")
+
+
+def _as_nobody() -> dict:
+    """subprocess arguments that drop a child to `nobody` (setgid/setuid before exec)."""
+    pw = _nobody()
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class World:
+    """One isolated stand-in world: state dir, fake root, HOME, clean environment."""
+
+    def __init__(self, base: Path):
+        self.base, self.state, self.root, self.home = base, base / "state", base / "root", base / "home"
+        for d in (self.state, self.root, self.home):
+            d.mkdir(mode=0o777)
+            d.chmod(0o777)
+        path = f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin"
+        if not shutil.which("python3", path=path):
+            path += f":{Path(sys.executable).parent}"
+        self.env = {"PATH": path, "HOME": str(self.home), "AGENTSEC_STANDIN_DIR": str(self.state),
+                    "AGENTSEC_STANDIN_ROOT": str(self.root), "AGENTSEC_CONSOLE_USER": "root", "LANG": "C.UTF-8"}
+
+    def run(self, *argv, user=None, env=None, check=None, timeout=60, cwd=None):
+        drop = _as_nobody() if user == "nobody" else {}
+        res = subprocess.run([str(a) for a in argv], env={**self.env, **(env or {})}, capture_output=True, text=True,
+                             timeout=timeout, cwd=cwd or self.base, check=False, **drop)
+        if check is not None:
+            assert res.returncode == check, (argv, res.returncode, res.stdout, res.stderr)
+        return res
+
+    def state_of(self, tool: str) -> dict:
+        path = self.state / f"{tool}.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def calls(self, tool=None) -> list:
+        path = self.state / "calls.jsonl"
+        entries = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        return [e for e in entries if tool is None or e["tool"] == tool]
+
+    def docker_running(self) -> None:
+        """Docker Desktop "running" straight through the state, /var/run/docker.sock present (the fake root's)."""
+        sock = self.root / "var/run/docker.sock"
+        sock.parent.mkdir(parents=True, exist_ok=True)
+        sock.touch()
+        app = self.root / "Applications/Docker.app/Contents"
+        app.mkdir(parents=True, exist_ok=True)
+        (app / "Info.plist").write_bytes(__import__("plistlib").dumps({"CFBundleShortVersionString": "4.68.0"}))
+        (self.state / "docker.json").write_text(json.dumps({"desktop": {"running": True, "installed_version": "4.68.0"}}))
+
+    def kill_leftovers(self) -> None:
+        pids = [f.get("pid") for f in self.state_of("openshell").get("forwards", {}).values()]
+        pids += [j.get("pid") for j in self.state_of("launchctl").get("jobs", {}).values()]
+        for pid in pids:
+            if _standin.pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def world():
+    base = Path(tempfile.mkdtemp(prefix="standins-", dir="/tmp"))
+    base.chmod(0o755)
+    w = World(base)
+    yield w
+    w.kill_leftovers()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def ollama(world):
+    """`ollama serve` on a free loopback port; clients reach it through OLLAMA_HOST in world.env."""
+    port = _free_port()
+    world.env["OLLAMA_HOST"] = f"127.0.0.1:{port}"
+    proc = subprocess.Popen([BIN / "ollama", "serve"], env=world.env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _attempt in range(100):
+        try:
+            urllib.request.urlopen(f"{url}/api/version", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail(f"ollama stand-in did not start: {proc.stderr.read()}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=5)
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+# ---- shared helpers ---------------------------------------------------------------------------------------
+
+def test_record_keeps_secret_values_out_and_state_round_trips(world, monkeypatch):
+    monkeypatch.setenv("AGENTSEC_STANDIN_DIR", str(world.state))
+    monkeypatch.setenv("NVIDIA_API_KEY", SENTINEL)
+    monkeypatch.setenv("NEMOCLAW_PROVIDER", "ollama")
+    _standin.record("demo", ["a", "b"])
+    entry = world.calls("demo")[0]
+    assert entry["argv"] == ["a", "b"] and entry["uid"] == 0 and entry["env"]["NEMOCLAW_PROVIDER"] == "ollama"
+    assert "NVIDIA_API_KEY" in entry["secret_env"] and "NVIDIA_API_KEY" not in entry["env"]
+    assert SENTINEL not in (world.state / "calls.jsonl").read_text()
+    assert _standin.fingerprint(SENTINEL) == "sha256:" + __import__("hashlib").sha256(SENTINEL.encode()).hexdigest()[:16]
+    with _standin.state("demo") as st:
+        st["n"] = 1
+    with pytest.raises(SystemExit), _standin.state("demo") as st:
+        st["n"] = 2
+        _standin.die("boom")
+    assert world.state_of("demo") == {"n": 1}  # an aborted command leaves the state untouched
+    assert oct((world.state / "demo.json").stat().st_mode & 0o777) == "0o666"
+
+
+@pytest.mark.parametrize("argv", [
+    ["docker", "frobnicate"], ["docker", "ps", "--bogus"], ["launchctl", "frobnicate"], ["ollama", "frobnicate"],
+    ["openshell", "frobnicate"], ["openshell", "sandbox", "list", "--bogus"], ["xcode-select", "--bogus"],
+    ["softwareupdate", "--bogus"], ["hdiutil", "frobnicate"], ["installer", "-bogus"], ["open", "--bogus"],
+    ["pfctl", "-Z"], ["brew", "frobnicate"],
+])
+def test_unknown_subcommand_or_option_is_a_usage_error(world, argv):
+    res = world.run(BIN / argv[0], *argv[1:], user="nobody" if argv[0] == "brew" else None)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "usage" in res.stderr.lower()
+
+
+# ---- macOS commands ---------------------------------------------------------------------------------------
+
+def test_command_line_tools_flow(world):
+    res = world.run("xcode-select", "-p", check=2)
+    assert "unable to get active developer directory" in res.stderr
+    assert "No new software available." in world.run("softwareupdate", "-l", check=0).stderr
+    marker = world.root / "tmp/.com.apple.dt.CommandLineTools.installondemand.in-progress"
+    marker.parent.mkdir(parents=True)
+    marker.touch()
+    listed = world.run("softwareupdate", "-l", check=0).stdout
+    label = re.search(r"^\* Label: (.+)$", listed, re.M).group(1)
+    assert label == "Command Line Tools for Xcode-16.3" and "\tTitle: Command Line Tools" in listed
+    assert "No such update" in world.run("softwareupdate", "-i", "Bogus-1.0", check=1).stderr
+    world.run("softwareupdate", "-i", label, "--agree-to-license", user="nobody", check=1)
+    world.run("softwareupdate", "-i", label, "--agree-to-license", check=0)
+    assert world.run("xcode-select", "-p", check=0).stdout.strip() == "/Library/Developer/CommandLineTools"
+    assert (world.root / "Library/Developer/CommandLineTools/usr/bin/git").resolve() == Path(shutil.which("git")).resolve()
+
+
+def test_docker_desktop_install_start_and_socket_resolution(world, tmp_path_factory):
+    dmg = world.base / "Docker.dmg"
+    dmg.write_text(json.dumps({"product": "Docker Desktop", "version": "4.68.0"}))
+    mnt = world.base / "mnt"
+    world.run("open", "-a", "Docker", check=1)
+    world.run("hdiutil", "attach", dmg, "-nobrowse", "-readonly", "-mountpoint", mnt, check=0)
+    assert "Resource busy" in world.run("hdiutil", "attach", dmg, "-nobrowse", "-readonly", "-mountpoint", mnt).stderr
+    installer = mnt / "Docker.app/Contents/MacOS/install"
+    assert "You must accept the license" in world.run(installer, "--user=studio", check=1).stderr
+    world.run(installer, "--accept-license", "--user=studio", check=0)
+    world.run("hdiutil", "detach", mnt, check=0)
+    assert not mnt.exists()
+    import plistlib
+    info = plistlib.loads((world.root / "Applications/Docker.app/Contents/Info.plist").read_bytes())
+    assert info["CFBundleShortVersionString"] == "4.68.0"
+    assert (world.root / "usr/local/bin/docker").resolve() == (BIN / "docker").resolve()
+    assert world.state_of("docker")["desktop"]["licence_accepted_for"] == "studio"
+
+    settings = world.home / "Library/Group Containers/group.com.docker/settings-store.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"Cpus": 6, "MemoryMiB": 12288, "DiskSizeMiB": 65536, "Other": 1}))
+    world.run("open", "-g", "-a", "Docker", "--args", "--unattended", check=0)
+    desk = world.state_of("docker")["desktop"]
+    assert desk["running"] and desk["starts"] == 1
+    assert desk["applied_settings"] == {"Cpus": 6, "MemoryMiB": 12288, "DiskSizeMiB": 65536}
+    settings.write_text(json.dumps({"Cpus": 8, "MemoryMiB": 16384}))
+    world.run("open", "-a", "Docker", check=0)  # already running: no restart, settings not re-read
+    assert world.state_of("docker")["desktop"]["applied_settings"]["Cpus"] == 6
+    # The macOS socket pitfall: nothing at /var/run/docker.sock, the daemon only answers through DOCKER_HOST.
+    res = world.run("docker", "info", check=1)
+    assert "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" in res.stderr
+    host = {"DOCKER_HOST": f"unix://{world.home}/.docker/run/docker.sock"}
+    out = world.run("docker", "info", env=host, check=0).stdout
+    assert "Server Version: 29.3.1" in out and "Operating System: Docker Desktop" in out and "CPUs: 6" in out
+    assert world.run("docker", "version", "--format", "{{.Server.Version}}", env=host, check=0).stdout.strip() == "29.3.1"
+    world.run("docker", "desktop", "restart", check=0)
+    assert world.state_of("docker")["desktop"]["applied_settings"] == {"Cpus": 8, "MemoryMiB": 16384}
+    assert "running" in world.run("docker", "desktop", "status", check=0).stdout
+
+
+# ---- brew -------------------------------------------------------------------------------------------------
+
+def _homebrew(world) -> Path:
+    """Install the Homebrew pkg stand-in for `nobody` and write a catalogue with ollama and a keg-only node@22."""
+    pw = _nobody()
+    world.env["AGENTSEC_CONSOLE_USER"] = "nobody"
+    world.home.chmod(0o777)
+    pkg = world.base / "Homebrew.pkg"
+    pkg.write_text(json.dumps({"product": "Homebrew", "version": "4.6.0"}))
+    world.run("installer", "-pkg", pkg, "-target", "/", check=0)
+    node = world.base / "node-tree"
+    (node / "bin").mkdir(parents=True)
+    (node / "bin/node").write_text("#!/bin/sh\necho v22.22.0\n")
+    (node / "bin/node").chmod(0o755)
+    (world.state / "brew-catalogue.json").write_text(json.dumps({
+        "ollama": {"version": "0.20.5", "bin": {"ollama": str(BIN / "ollama")}},
+        "node@22": {"version": "22.22.0", "keg_only": True, "tree": str(node)}}))
+    prefix = world.root / "opt/homebrew"
+    assert (prefix / "bin/brew").lstat().st_uid == pw.pw_uid and prefix.stat().st_uid == pw.pw_uid
+    return prefix
+
+
+def test_brew_refuses_root_and_installs_keg_only_formulae_unlinked(world):
+    prefix = _homebrew(world)
+    res = world.run(prefix / "bin/brew", "install", "ollama", check=1)
+    assert res.stderr.startswith("Error: Running Homebrew as root is extremely dangerous and no longer supported.")
+    world.run(prefix / "bin/brew", "install", "ollama", "node@22", user="nobody", check=0)
+    assert (prefix / "bin/ollama").is_symlink() and (prefix / "bin/ollama").resolve() == (BIN / "ollama").resolve()
+    assert not (prefix / "bin/node").exists()
+    assert (prefix / "opt/node@22").resolve() == (prefix / "Cellar/node@22/22.22.0").resolve()
+    assert world.run(prefix / "opt/node@22/bin/node", check=0).stdout.strip() == "v22.22.0"
+    again = world.run(prefix / "bin/brew", "install", "ollama", user="nobody", check=0)
+    assert "Warning: ollama 0.20.5 is already installed and up-to-date." in again.stderr
+    assert world.run(prefix / "bin/brew", "list", "--versions", user="nobody", check=0).stdout.split("\n")[:2] == \
+        ["node@22 22.22.0", "ollama 0.20.5"]
+    assert world.run(prefix / "bin/brew", "--prefix", "node@22", user="nobody", check=0).stdout.strip() == \
+        str(prefix / "opt/node@22")
+    assert 'No available formula with the name "nosuch".' in \
+        world.run(prefix / "bin/brew", "install", "nosuch", user="nobody", check=1).stderr
+    world.run(prefix / "bin/brew", "uninstall", "--force", "ollama", user="nobody", check=0)
+    assert not (prefix / "bin/ollama").exists() and not (prefix / "Cellar/ollama").exists()
+
+
+def test_brew_info_json_is_what_community_general_homebrew_parses(world, module_runner, monkeypatch):
+    homebrew = pytest.importorskip("ansible_collections.community.general.plugins.modules.homebrew")
+    from ansible.module_utils import basic
+    prefix = _homebrew(world)
+
+    def run_as_mac_user(self, args, **kwargs):
+        argv = shlex.split(args) if isinstance(args, str) else [str(a) for a in args]
+        res = subprocess.run(argv, env=world.env, capture_output=True, text=True, check=False, **_as_nobody())
+        return res.returncode, res.stdout, res.stderr
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_as_mac_user)
+    args = {"name": ["ollama", "node@22"], "state": "present", "path": str(prefix / "bin")}
+    ok, result = module_runner(homebrew.main, args)
+    assert ok and result["changed"], result
+    assert sorted(result["changed_pkgs"]) == ["node@22", "ollama"]
+    ok, result = module_runner(homebrew.main, args)
+    assert ok and not result["changed"] and sorted(result["unchanged_pkgs"]) == ["node@22", "ollama"], result
+    ok, result = module_runner(homebrew.main, {**args, "name": ["nosuch"]})
+    assert not ok and 'No available formula with the name "nosuch"' in result["msg"]
+    info = json.loads(world.run(prefix / "bin/brew", "info", "--json=v2", "node@22", "--formula", user="nobody",
+                                check=0).stdout)
+    assert info["casks"] == [] and info["formulae"][0]["keg_only"] is True
+    assert info["formulae"][0]["installed"][0]["version"] == "22.22.0" and info["formulae"][0]["linked_keg"] is None
+
+
+# ---- launchctl --------------------------------------------------------------------------------------------
+
+def test_launchctl_runs_jobs_for_real_and_community_general_launchd_parses_list(world, module_runner, monkeypatch):
+    launchd = pytest.importorskip("ansible_collections.community.general.plugins.modules.launchd")
+    import plistlib
+    label = "com.agentsec.standin-test"
+    agents = world.home / "Library/LaunchAgents"
+    agents.mkdir(parents=True)
+    out = world.base / "job.out"
+    plist = agents / f"{label}.plist"
+    plist.write_bytes(plistlib.dumps({
+        "Label": label, "RunAtLoad": True, "EnvironmentVariables": {"AGENTSEC_MARK": "launched-by-standin"},
+        "ProgramArguments": ["/bin/sh", "-c", "echo $AGENTSEC_MARK; exec sleep 60"], "StandardOutPath": str(out)}))
+    world.run("launchctl", "load", "-w", plist, check=0)
+    assert "service already loaded" in world.run("launchctl", "load", plist, check=0).stderr
+    assert world.run("launchctl", "bootstrap", "system", plist).returncode == 5
+    lines = world.run("launchctl", "list", check=0).stdout.splitlines()
+    assert lines[0] == "PID\tStatus\tLabel"
+    pid = int(next(line.split("\t")[0] for line in lines[1:] if line.endswith(label)))
+    assert _standin.pid_alive(pid) and b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    for _attempt in range(50):
+        if out.exists() and out.read_text():
+            break
+        time.sleep(0.02)
+    assert out.read_text() == "launched-by-standin\n"
+    assert f'"PID" = {pid};' in world.run("launchctl", "list", label, check=0).stdout
+    assert "state = running" in world.run("launchctl", "print", f"system/{label}", check=0).stdout
+
+    for key, value in world.env.items():
+        monkeypatch.setenv(key, value)
+    ok, result = module_runner(launchd.main, {"name": label, "state": "unloaded"})
+    assert ok, result
+    assert result["status"]["previous_state"] == "started" and result["status"]["previous_pid"] == str(pid)
+    assert result["status"]["current_state"] == "unloaded" and result["changed"]
+    assert not _standin.pid_alive(pid)
+    assert world.run("launchctl", "list", label).returncode == 113
+    assert world.run("launchctl", "bootout", f"system/{label}").returncode == 3
+
+
+# ---- ollama -----------------------------------------------------------------------------------------------
+
+def test_ollama_serve_pull_list_over_http(world, ollama):
+    assert world.run("ollama", "--version", check=0).stdout.strip() == "ollama version is 0.20.5"
+    assert _get(f"{ollama}/api/tags") == {"models": []}
+    res = world.run("ollama", "pull", "no-such-model:1b", check=1)
+    assert "Error: pull model manifest: file does not exist" in res.stderr
+    pulled = world.run("ollama", "pull", MODEL, check=0).stdout.splitlines()
+    assert pulled[0] == "pulling manifest" and pulled[-1] == "success"
+    table = world.run("ollama", "list", check=0).stdout.splitlines()
+    assert re.split(r"\s{2,}", table[0]) == ["NAME", "ID", "SIZE", "MODIFIED"]
+    assert re.split(r"\s{2,}", table[1])[0] == MODEL and "24 GB" in table[1]
+    model = _get(f"{ollama}/api/tags")["models"][0]
+    assert model["name"] == model["model"] == MODEL and model["size"] == 24000000000 and model["digest"].startswith("sha256:")
+    req = urllib.request.Request(f"{ollama}/api/generate", method="POST",
+                                 data=json.dumps({"model": MODEL, "prompt": "hi", "stream": False}).encode())
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert "stand-in" in json.loads(resp.read())["response"]
+    assert _get(f"{ollama}/v1/models")["data"][0]["id"] == MODEL
+    assert MODEL in world.run("ollama", "ps", check=0).stdout
+    world.run("ollama", "rm", MODEL, check=0)
+    assert _get(f"{ollama}/api/tags") == {"models": []}
+    down = {"OLLAMA_HOST": f"127.0.0.1:{_free_port()}"}
+    assert world.run("ollama", "list", env=down, check=1).stderr.strip() == \
+        "Error: could not connect to ollama app, is it running?"
+
+
+# ---- openshell --------------------------------------------------------------------------------------------
+
+def _plain(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def test_openshell_gateway_sandboxes_and_inference(world):
+    assert world.run("openshell", "--version", check=0).stdout.strip() == "openshell 0.0.26"
+    res = world.run("openshell", "gateway", "start", check=1)
+    assert "Failed to connect to Docker" in res.stderr
+    world.docker_running()
+    world.run("openshell", "gateway", "start", "--name", "nemoclaw", check=0)
+    started = world.state_of("docker")["containers"]["openshell-cluster-nemoclaw"]["started_at"]
+    again = world.run("openshell", "gateway", "start", "--name", "nemoclaw", check=0)
+    assert "Gateway 'nemoclaw' is already running." in _plain(again.stderr)
+    assert world.state_of("docker")["containers"]["openshell-cluster-nemoclaw"]["started_at"] == started
+    assert world.run("docker", "ps", "--format", "{{.Names}}", check=0).stdout.split() == ["openshell-cluster-nemoclaw"]
+    assert (world.home / ".config/openshell/active_gateway").read_text() == "nemoclaw"
+    status = world.run("openshell", "status", check=0).stdout
+    assert "\x1b[" in status  # owo-colors: the real CLI colours even when piped
+    assert _plain(status).splitlines() == ["Server Status", "", "  Gateway: nemoclaw", "  Server: https://127.0.0.1:8080",
+                                           "  Status: Connected", "  Version: 0.0.26"]
+    assert "No gateway metadata found for 'other'" in world.run("openshell", "gateway", "info", "-g", "other").stderr
+    world.run("docker", "desktop", "stop", check=0)  # the VM stops and the cluster container with it
+    assert "  Status: Disconnected" in _plain(world.run("openshell", "status", check=0).stdout)
+    world.run("docker", "desktop", "start", check=0)  # restart policy unless-stopped brings it back
+    assert "  Status: Connected" in _plain(world.run("openshell", "status", check=0).stdout)
+
+    assert world.run("openshell", "sandbox", "list", check=0).stdout == "No sandboxes found.\n"
+    policy = REPO / "nemoclaw-blueprint/policies/openclaw-sandbox.yaml"
+    world.run("openshell", "sandbox", "create", "--name", "my-assistant", "--policy", policy, "--", "env", "A=b",
+              "nemoclaw-start", check=0)
+    assert "already exists" in world.run("openshell", "sandbox", "create", "--name", "my-assistant", check=1).stderr
+    table = _plain(world.run("openshell", "sandbox", "list", check=0).stdout).splitlines()
+    assert re.fullmatch(r"NAME {8}  NAMESPACE  CREATED {12}  PHASE", table[0]), table
+    assert re.fullmatch(r"my-assistant  openshell  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  Ready", table[1]), table
+    assert "pod=\"openshell/my-assistant\"" in world.run("docker", "logs", "openshell-cluster-nemoclaw", check=0).stderr
+
+    assert _plain(world.run("openshell", "inference", "get", check=0).stdout) == \
+        "Gateway inference:\n\n  Not configured\n\nSystem inference:\n\n  Not configured\n"
+    world.run("openshell", "provider", "create", "--name", "ollama-local", "--type", "openai", "--credential",
+              "OPENAI_API_KEY=ollama", "--config", "OPENAI_BASE_URL=http://host.openshell.internal:11434/v1", check=0)
+    assert "provider 'nope' not found" in \
+        world.run("openshell", "inference", "set", "--provider", "nope", "--model", MODEL, check=1).stderr
+    world.run("openshell", "inference", "set", "--no-verify", "--provider", "ollama-local", "--model", MODEL, check=0)
+    assert _plain(world.run("openshell", "inference", "get", check=0).stdout).splitlines()[:5] == \
+        ["Gateway inference:", "", "  Provider: ollama-local", f"  Model: {MODEL}", "  Version: 1"]
+
+    world.run("openshell", "gateway", "stop", "-g", "nemoclaw", check=0)
+    assert "  Status: Disconnected" in _plain(world.run("openshell", "status", check=0).stdout)
+    assert "Gateway not reachable" in world.run("openshell", "sandbox", "create", "--name", "x", check=1).stderr
+    world.run("openshell", "gateway", "destroy", "-g", "nemoclaw", check=0)
+    assert world.run("docker", "ps", "-a", "--format", "{{.Names}}", check=0).stdout == ""
+    assert "No gateway configured." in _plain(world.run("openshell", "status", check=0).stdout)
+
+
+def test_openshell_0_0_37_has_no_gateway_start(world):
+    legacy = world.base / "v37"
+    legacy.mkdir()
+    (legacy / "openshell").write_text(_standin.bundle(BIN / "openshell", {"openshell_version": "0.0.37"}))
+    (legacy / "openshell").chmod(0o755)
+    assert world.run(legacy / "openshell", "--version", check=0).stdout.strip() == "openshell 0.0.37"
+    res = world.run(legacy / "openshell", "gateway", "start", "--name", "nemoclaw", check=2)
+    assert "unrecognized subcommand 'start'" in res.stderr
+
+
+def test_openshell_exec_probe_reaches_ollama_through_the_route(world, ollama):
+    world.docker_running()
+    world.run("ollama", "pull", MODEL, check=0)
+    port = ollama.rsplit(":", 1)[1]
+    world.run("openshell", "gateway", "start", check=0)
+    world.run("openshell", "sandbox", "create", "--name", "sb1", check=0)
+    world.run("openshell", "provider", "create", "--name", "ollama-local", "--type", "openai", "--credential",
+              "OPENAI_API_KEY=ollama", "--config", f"OPENAI_BASE_URL=http://host.openshell.internal:{port}/v1", check=0)
+    probe = ["openshell", "sandbox", "exec", "-n", "sb1", "--no-tty", "--", "curl", "-sf", "-m", "10"]
+    assert world.run(*probe, "https://inference.local/v1/models").returncode == 22  # no route yet: 503
+    # Without --no-verify the stand-in verifies the endpoint with a real request, like the gateway.
+    world.run("openshell", "inference", "set", "--provider", "ollama-local", "--model", MODEL, check=0)
+    models = json.loads(world.run(*probe, "https://inference.local/v1/models", check=0).stdout)
+    assert models["data"][0]["id"] == MODEL
+    body = json.dumps({"model": "whatever-the-agent-asks", "messages": [{"role": "user", "content": "hi"}]})
+    answer = json.loads(world.run(*probe, "https://inference.local/v1/chat/completions", "-d", body, check=0).stdout)
+    assert answer["model"] == MODEL and "stand-in" in answer["choices"][0]["message"]["content"]
+    res = world.run("openshell", "sandbox", "exec", "-n", "sb1", "--", "cat", "/etc/passwd", check=126)
+    assert "only inference.local probes are emulated" in res.stderr
+    assert "is not ready" in world.run("openshell", "sandbox", "exec", "-n", "nope", "--", "true", check=1).stderr
+
+
+# ---- nemoclaw ---------------------------------------------------------------------------------------------
+
+def _nemoclaw_env(world, **extra):
+    env = {"PATH": f"{REPO / 'bin'}:{world.env['PATH']}", "NEMOCLAW_NON_INTERACTIVE": "1"}
+    env.update(extra)
+    return env
+
+
+def test_nemoclaw_onboard_once_then_refuses_without_recreate(world, ollama):
+    world.docker_running()
+    world.run("ollama", "pull", MODEL, check=0)
+    env = _nemoclaw_env(world, NEMOCLAW_PROVIDER="ollama", NEMOCLAW_SANDBOX_NAME="My-Assistant")
+    assert world.run("nemoclaw", "--version", env=env, check=0).stdout.strip() == "nemoclaw v0.0.21"
+    interactive = world.run("nemoclaw", "onboard", env={**env, "NEMOCLAW_NON_INTERACTIVE": ""}, check=1)
+    assert "requires a TTY" in interactive.stderr
+    assert world.run("nemoclaw", "onboard", "--resume", env=env).returncode == 1
+
+    first = world.run("nemoclaw", "onboard", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    for n in range(1, 8):
+        assert f"  [{n}/7] " in first.stdout
+    reg = json.loads((world.home / ".nemoclaw/sandboxes.json").read_text())
+    assert oct((world.home / ".nemoclaw/sandboxes.json").stat().st_mode & 0o777) == "0o600"
+    sb = reg["sandboxes"]["my-assistant"]
+    assert reg["defaultSandbox"] == "my-assistant"
+    assert (sb["provider"], sb["model"], sb["policies"], sb["gpuEnabled"]) == ("ollama-local", MODEL, ["pypi", "npm"], False)
+    gw = world.state_of("openshell")["gateways"]["nemoclaw"]
+    assert gw["image"] == "ghcr.io/nvidia/openshell/cluster:0.0.26"
+    start = next(c for c in world.calls("openshell") if c["argv"][:2] == ["gateway", "start"])
+    assert start["env"]["OPENSHELL_CLUSTER_IMAGE"] == gw["image"] and start["env"]["IMAGE_TAG"] == "0.0.26"
+    assert gw["routes"]["inference.local"]["provider"] == "ollama-local"
+    assert gw["providers"]["ollama-local"]["config"]["OPENAI_BASE_URL"] == "http://host.openshell.internal:11434/v1"
+    assert gw["sandboxes"]["my-assistant"]["command"] == ["env", "CHAT_UI_URL=http://127.0.0.1:18789", "nemoclaw-start"]
+    assert gw["sandboxes"]["my-assistant"]["policy"]["version"] == 3  # baseline + pypi + npm
+    assert "registry.npmjs.org" in gw["sandboxes"]["my-assistant"]["policy"]["yaml"]
+    assert world.state_of("openshell")["forwards"]["18789"]["sandbox"] == "my-assistant"
+    assert json.loads((world.home / ".nemoclaw/config.json").read_text())["provider"] == "ollama-local"
+
+    second = world.run("nemoclaw", "onboard", env=env)
+    assert second.returncode == 1 and "Sandbox 'my-assistant' already exists." in second.stderr
+    # The real damage: the gateway was destroyed and recreated before step 3 gave up, so the sandbox is gone
+    # while ~/.nemoclaw still lists it.
+    assert world.state_of("openshell")["gateways"]["nemoclaw"]["sandboxes"] == {}
+    assert "my-assistant" in json.loads((world.home / ".nemoclaw/sandboxes.json").read_text())["sandboxes"]
+    onboards = [i for i, c in enumerate(world.calls()) if c["tool"] == "nemoclaw" and c["argv"][:1] == ["onboard"]]
+    destroys = [c for c in world.calls()[onboards[-1]:] if c["tool"] == "openshell" and c["argv"][:2] == ["gateway", "destroy"]]
+    assert len(destroys) == 2  # stale-session cleanup in preflight, then step 2
+
+    third = world.run("nemoclaw", "onboard", env={**env, "NEMOCLAW_RECREATE_SANDBOX": "1"})
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "my-assistant" in world.state_of("openshell")["gateways"]["nemoclaw"]["sandboxes"]
+    assert "Ready" in _plain(world.run("openshell", "sandbox", "list", check=0).stdout)
+    assert "Model:    nemotron-3-nano:30b" in world.run("nemoclaw", "my-assistant", "status", env=env, check=0).stdout
+    assert "Unknown command: other" in world.run("nemoclaw", "other", "status", env=env, check=1).stderr
+    assert world.run("nemoclaw", "uninstall", env=env).returncode == 3
+
+
+def test_nemoclaw_cloud_needs_the_key_and_never_writes_it(world, ollama):
+    world.docker_running()
+    env = _nemoclaw_env(world, NEMOCLAW_PROVIDER="cloud", NEMOCLAW_POLICY_MODE="skip")
+    res = world.run("nemoclaw", "onboard", env=env, check=1)
+    assert "NVIDIA_API_KEY is required for cloud provider in non-interactive mode." in res.stderr
+    env["NVIDIA_API_KEY"] = SENTINEL
+    res = world.run("nemoclaw", "onboard", env={**env, "NEMOCLAW_RECREATE_SANDBOX": "1"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    gw = world.state_of("openshell")["gateways"]["nemoclaw"]
+    assert gw["providers"]["nvidia-nim"]["credentials"] == {"NVIDIA_API_KEY": _standin.fingerprint(SENTINEL)}
+    assert gw["routes"]["inference.local"]["model"] == "nvidia/nemotron-3-super-120b-a12b"
+    assert SENTINEL not in res.stdout + res.stderr
+    for path in [*world.state.rglob("*"), *world.home.rglob("*")]:
+        if path.is_file():
+            assert SENTINEL.encode() not in path.read_bytes(), path
+    creates = [c for c in world.calls("openshell") if c["argv"][:2] == ["provider", "create"]]
+    assert creates and all("NVIDIA_API_KEY" in c["secret_env"] for c in creates)
+
+
+# ---- pfctl ------------------------------------------------------------------------------------------------
+
+def test_pfctl_validates_loads_and_reports(world):
+    anchor = world.base / "agentsec.ollama"
+    anchor.write_text("# Ollama exposure\nblock drop in quick proto tcp from any to any port 11434\n"
+                      'pass in quick proto tcp from { 127.0.0.1, 10.0.0.0/8 } to any port 11434\n')
+    bad = world.base / "bad.conf"
+    bad.write_text("block drop in quick proto tcp to any port 11434\nallow everything please\n")
+    main = world.base / "pf.conf"
+    main.write_text(f'scrub-anchor "com.apple/*"\nanchor "agentsec.ollama"\nload anchor "agentsec.ollama" from "{anchor}"\n')
+    assert "/dev/pf: Permission denied" in world.run("pfctl", "-s", "info", user="nobody", check=1).stderr
+    assert f"{bad}:2: syntax error" in world.run("pfctl", "-vnf", bad, check=1).stderr
+    assert world.state_of("pfctl").get("anchors", {}) == {}
+    world.run("pfctl", "-n", "-f", main, check=0)
+    world.run("pfctl", "-f", main, check=0)
+    assert "port 11434" in world.run("pfctl", "-a", "agentsec.ollama", "-s", "rules", check=0).stdout
+    assert world.run("pfctl", "-s", "info", check=0).stdout.startswith("Status: Disabled")
+    assert re.search(r"^Token : \d+$", world.run("pfctl", "-E", check=0).stderr, re.M)
+    assert world.run("pfctl", "-s", "info", check=0).stdout.startswith("Status: Enabled")
+    world.run("pfctl", "-a", "agentsec.ollama", "-F", "all", check=0)
+    assert world.run("pfctl", "-a", "agentsec.ollama", "-s", "rules", check=0).stdout.strip() == ""
+
+
+# ---- release assets ---------------------------------------------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is needed to build nemoclaw.git")
+def test_build_artifacts_checksums_and_reproducible_tag(world):
+    node = world.base / "node.tar.xz"
+    node.write_bytes(b"not really xz, only copied and summed")
+    runs = []
+    for name in ("a", "b"):
+        out = world.base / name
+        res = subprocess.run([sys.executable, STANDINS / "build_artifacts.py", out, "--node-tarball", node],
+                             capture_output=True, text=True, check=False, timeout=60)
+        assert res.returncode == 0, res.stderr
+        runs.append((out, json.loads(res.stdout)))
+    (out_a, index_a), (dummy, index_b) = runs
+    assert index_a == index_b
+    assert index_a["nemoclaw"]["tag"] == "v0.0.21" and len(index_a["nemoclaw"]["tag_object"]) == 40
+    for listing in out_a.rglob("*"):
+        if listing.name in ("openshell-checksums-sha256.txt", "sha256sum.txt", "SHASUMS256.txt") or \
+                listing.name.endswith(".sha256"):
+            for line in listing.read_text().splitlines():
+                digest, name = line.split("  ")
+                assert _sha256(listing.parent / name.removeprefix("./")) == digest, (listing, name)
+    assert len(index_a["openshell"]) == 9 and len(set(index_a["openshell"].values())) == 9
+    assert (out_a / "openshell/v0.0.26/openshell-checksums-sha256.txt").read_text().count("\n") == 3
+    assert json.loads((out_a / "docker/4.68.0/Docker.dmg").read_text()) == {"product": "Docker Desktop", "version": "4.68.0"}
+
+    import tarfile
+    with tarfile.open(out_a / "openshell/v0.0.25/openshell-aarch64-apple-darwin.tar.gz") as tar:
+        assert sorted(tar.getnames()) == [".openshell-version", "openshell"]
+        tar.extractall(world.base / "os25", filter="data")
+    solo = world.base / "solo-openshell"
+    shutil.copy(world.base / "os25/openshell", solo)  # self-contained: runs without .openshell-version or _standin.py
+    assert world.run(solo, "--version", check=0).stdout.strip() == "openshell 0.0.25"
+
+    clone = world.base / "clone"
+    subprocess.run(["git", "clone", "-q", "--branch", "v0.0.21", f"file://{out_a}/nemoclaw.git", clone], check=True,
+                   capture_output=True)
+    assert subprocess.run(["git", "-C", clone, "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip() == index_a["nemoclaw"]["commit"]
+    assert world.run(clone / "bin/nemoclaw", "--version", check=0).stdout.strip() == "nemoclaw v0.0.21"
+    assert 'max_openshell_version: "0.0.26"' in (clone / "nemoclaw-blueprint/blueprint.yaml").read_text()
+
+
+@pytest.mark.skipif(shutil.which("npm") is None or shutil.which("node") is None, reason="node and npm are needed")
+def test_nemoclaw_repo_installs_builds_and_links_offline(world):
+    work = world.base / "nemoclaw"
+    shutil.copytree(REPO, work, ignore=shutil.ignore_patterns("node_modules", "dist", "__pycache__"))
+    shutil.copy(STANDINS / "_standin.py", work / "bin/_standin.py")
+    npm = {"PATH": f"{Path(shutil.which('npm')).parent}:{world.env['PATH']}", "npm_config_prefix": str(world.base / "npm"),
+           "npm_config_cache": str(world.base / "npm-cache"), "npm_config_offline": "true", "npm_config_audit": "false",
+           "npm_config_fund": "false", "npm_config_update_notifier": "false"}
+    world.run("npm", "install", "--ignore-scripts", env=npm, cwd=work, check=0)
+    world.run("npm", "run", "build", env=npm, cwd=work, check=0)
+    assert (work / "nemoclaw/dist/index.js").read_text().startswith("// built by build.js")
+    world.run("npm", "link", env=npm, cwd=work, check=0)
+    assert world.run(world.base / "npm/bin/nemoclaw", "--version", env=npm, check=0).stdout.strip() == "nemoclaw v0.0.21"
