@@ -57,7 +57,7 @@ def benchmark_table(results):
         res = results[host]
         state = _state(res)
         if state != "OK":
-            lines.append(f"| {_md(host)} | {state} | " + " | ".join("-" for _ in keys) + " |")
+            lines.append(f"| {_md(host)} | {state} | " + " | ".join("-" for dummy in keys) + " |")
             notes.append(f"- {_md(host)}: {state}: {_md(_msg(res))}")
             continue
         m = res["metrics"]

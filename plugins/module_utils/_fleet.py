@@ -142,12 +142,12 @@ def parse_labelled_block(text):
 
 
 def parse_inference(text):
-    """`openshell inference get` -> {'configured': bool, 'provider': ..., 'model': ...}."""
-    clean = strip_ansi(text)
-    fields = parse_labelled_block(clean)
-    configured = "Not configured" not in clean and bool(fields.get("provider"))
-    return {"configured": configured, "provider": fields.get("provider"), "model": fields.get("model"),
-            "route": fields.get("route")}
+    """`openshell inference get` (v0.0.26 prints a 'Gateway inference:' and a 'System inference:' block) ->
+    {'configured': bool, 'provider': ..., 'model': ...} of the gateway route, the one sandboxes use."""
+    gateway = strip_ansi(text).split("System inference:")[0]
+    fields = parse_labelled_block(gateway)
+    configured = "Not configured" not in gateway and bool(fields.get("provider"))
+    return {"configured": configured, "provider": fields.get("provider"), "model": fields.get("model")}
 
 
 def gateway_connected(status_text):

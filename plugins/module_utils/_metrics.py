@@ -148,7 +148,7 @@ def parse_docker_stats(text):
         except ValueError:
             raise ValueError(f"docker stats printed a line that is not JSON: {line[:200]!r}") from None
         usage = str(row.get("MemUsage", ""))
-        used, _, limit = usage.partition("/")
+        used, dummy, limit = usage.partition("/")
         entry = {"state": "running", "mem_mb": size_to_mb(used), "mem_limit_mb": size_to_mb(limit) if limit.strip() else None,
                  "mem_usage": usage, "cpu_perc": row.get("CPUPerc")}
         for key in (row.get("Name"), row.get("Container")):
@@ -194,7 +194,7 @@ def parse_pod_startups(text):
             slo_s = float(slo.group(1)) if slo else None
         except ValueError:
             raise ValueError(f"cannot read podStartSLOduration in kubelet line: {line[:300]!r}") from None
-        namespace, _, name = pod.group(1).rpartition("/")
+        namespace, dummy, name = pod.group(1).rpartition("/")
         out.append({"pod": pod.group(1), "namespace": namespace, "name": name,
                     "e2e_s": round(go_duration(e2e.group(1)), 6) if e2e else None,
                     "slo_s": slo_s, "time": m.group(1), "line": line.strip()})

@@ -165,15 +165,27 @@ sandbox:
   returned: always
   type: dict
   contains:
-    name: {description: Sandbox name., type: str, returned: always}
-    phase: {description: Phase from C(openshell sandbox list), or null when not listed., type: str, returned: always}
-    registered: {description: Whether NemoClaw's registry has it., type: bool, returned: always}
-    entry: {description: The registry entry (model, provider, policies)., type: dict, returned: always}
+    name:
+      description: Sandbox name.
+      type: str
+      returned: always
+    phase:
+      description: Phase from C(openshell sandbox list), or null when it is not listed.
+      type: str
+      returned: always
+    registered:
+      description: Whether NemoClaw's registry has it.
+      type: bool
+      returned: always
+    entry:
+      description: The registry entry (model, provider, policies).
+      type: dict
+      returned: always
 inference:
   description: The gateway's inference route from C(openshell inference get).
   returned: when verify_inference and state is present
   type: dict
-  sample: {configured: true, provider: ollama-local, model: "nemotron-3-nano:30b", route: inference.local}
+  sample: {configured: true, provider: ollama-local, model: "nemotron-3-nano:30b"}
 models:
   description: Model ids listed through C(https://inference.local/v1/models) from inside the sandbox.
   returned: when verify_inference and state is present and not in check mode before onboarding
@@ -211,9 +223,9 @@ class Sandbox:
         return rc, out, err
 
     def observe(self):
-        _, out, _ = self.run([self.m.params["openshell_bin"], "sandbox", "list"], check=False)
+        dummy, out, dummy2 = self.run([self.m.params["openshell_bin"], "sandbox", "list"], check=False)
         phase = F.parse_sandbox_list(out).get(self.name)
-        path = os.path.expanduser(self.m.params["registry"])
+        path = self.m.params["registry"]
         text = ""
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
@@ -241,7 +253,7 @@ class Sandbox:
 
     def verify(self, result):
         p = self.m.params
-        _, out, _ = self.run([p["openshell_bin"], "inference", "get"], check=False)
+        dummy, out, dummy2 = self.run([p["openshell_bin"], "inference", "get"], check=False)
         inference = F.parse_inference(out)
         result["inference"] = inference
         expected_model = p["expected_model"] or p["model"]

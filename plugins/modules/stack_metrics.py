@@ -251,7 +251,7 @@ class Stack:
     def find(self, name):
         if os.path.sep in name:
             return name if os.access(name, os.X_OK) else None
-        return self.m.get_bin_path(name, opt_dirs=[os.path.expanduser(d) for d in EXTRA_DIRS])
+        return self.m.get_bin_path(name, opt_dirs=[os.path.join(os.environ.get("HOME", "/"), d[2:]) if d.startswith("~/") else d for d in EXTRA_DIRS])
 
     def fail(self, msg, **extra):
         self.m.fail_json(msg=msg, errors=self.errors, **extra)
@@ -384,7 +384,7 @@ class Stack:
 
     def abort(self, openshell, name, info, msg):
         """Remove the half-created benchmark sandbox (it did not exist before this call) and fail."""
-        listing, _ = self.sandbox_list(openshell)
+        listing, dummy = self.sandbox_list(openshell)
         if listing is None or name in listing:
             problem = self.delete(openshell, name)
             info["deleted"] = problem is None

@@ -16,10 +16,13 @@ SANDBOX_LIST = (
     "my-assistant  openshell  2026-04-16 10:12:13  \x1b[32mReady\x1b[0m\n"
     "other         openshell  2026-04-16 10:13:00  \x1b[33mProvisioning\x1b[0m\n"
 )
+# `openshell inference get` at v0.0.26 (run.rs gateway_inference_get): the gateway route, then the system route.
 INFERENCE = (
-    "\x1b[36;1mGateway inference configured:\x1b[0m\n\n"
-    "  \x1b[2mRoute:\x1b[0m inference.local\n  \x1b[2mProvider:\x1b[0m ollama-local\n"
-    "  \x1b[2mModel:\x1b[0m nemotron-3-nano:30b\n  \x1b[2mVersion:\x1b[0m 2\n"
+    "\x1b[36;1mGateway inference:\x1b[0m\n\n"
+    "  \x1b[2mProvider:\x1b[0m ollama-local\n  \x1b[2mModel:\x1b[0m nemotron-3-nano:30b\n"
+    "  \x1b[2mVersion:\x1b[0m 2\n  \x1b[2mTimeout:\x1b[0m 60s\n\n"
+    "\x1b[36;1mSystem inference:\x1b[0m\n\n  \x1b[2mProvider:\x1b[0m nvidia-nim\n  \x1b[2mModel:\x1b[0m other\n"
+    "  \x1b[2mVersion:\x1b[0m 1\n"
 )
 
 
@@ -83,9 +86,9 @@ def test_filter_never_puts_a_secret_in_a_message():
 def test_parsers():
     assert F.parse_sandbox_list(SANDBOX_LIST) == {"my-assistant": "Ready", "other": "Provisioning"}
     assert F.parse_sandbox_list("No sandboxes found.\n") == {}
-    assert F.parse_inference(INFERENCE) == {"configured": True, "provider": "ollama-local", "model": "nemotron-3-nano:30b",
-                                            "route": "inference.local"}
-    assert F.parse_inference("Gateway inference:\n\n  Not configured\n")["configured"] is False
+    assert F.parse_inference(INFERENCE) == {"configured": True, "provider": "ollama-local", "model": "nemotron-3-nano:30b"}
+    unset = "Gateway inference:\n\n  Not configured\n\nSystem inference:\n\n  Provider: nvidia-nim\n  Model: m\n"
+    assert F.parse_inference(unset) == {"configured": False, "provider": None, "model": None}
     status = "Server Status\n\n  Gateway: nemoclaw\n  Server: https://127.0.0.1:8080\n  Status: \x1b[32mConnected\x1b[0m\n  Version: 0.0.26\n"
     assert F.gateway_connected(status)
     assert not F.gateway_connected(status.replace("Connected", "Disconnected"))

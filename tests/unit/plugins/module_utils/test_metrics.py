@@ -41,7 +41,7 @@ MAC_PROCESSES = [
 
 def mac_ps_text():
     """Right-aligned columns, like macOS `ps axww -o pid=,rss=,args=`."""
-    return "".join(f"{pid:5d} {rss:6d} {args}\n" for pid, rss, args, _ in MAC_PROCESSES)
+    return "".join(f"{pid:5d} {rss:6d} {args}\n" for pid, rss, args, dummy in MAC_PROCESSES)
 
 
 def expected_groups():
@@ -168,8 +168,8 @@ K3S_LOG = "\n".join([
 
 def test_kubelet_lines_in_k3s_log():
     obs = M.parse_pod_startups(K3S_LOG)
-    assert [o["pod"] for o in obs] == ["kube-system/coredns-64fd4b4794-q2x7z", "openshell/my-assistant",
-                                      "kube-system/metrics-server-1", "openshell/my-assistant"]
+    assert [o["pod"] for o in obs] == [
+        "kube-system/coredns-64fd4b4794-q2x7z", "openshell/my-assistant", "kube-system/metrics-server-1", "openshell/my-assistant"]
     assert obs[0]["e2e_s"] == pytest.approx(2.038986014) and obs[0]["namespace"] == "kube-system"
     assert obs[2]["e2e_s"] is None and obs[2]["slo_s"] < 0
     latest = M.latest_for(obs, "my-assistant")

@@ -10,7 +10,8 @@ from ansible.module_utils import basic
 from ansible_collections.agentsec.nemoclaw.plugins.modules import nemoclaw_sandbox
 
 READY = "NAME          NAMESPACE  CREATED              PHASE\nmy-assistant  openshell  2026-04-16 10:12:13  Ready\n"
-ROUTE = "Gateway inference configured:\n\n  Route: inference.local\n  Provider: ollama-local\n  Model: nemotron-3-nano:30b\n  Version: 1\n"
+ROUTE = ("Gateway inference:\n\n  Provider: ollama-local\n  Model: nemotron-3-nano:30b\n  Version: 1\n  Timeout: 60s\n\n"
+         "System inference:\n\n  Not configured\n")
 MODELS = json.dumps({"object": "list", "data": [{"id": "nemotron-3-nano:30b", "object": "model"}]})
 SENTINEL = "nvapi-SENTINEL-do-not-print-0123456789"
 
@@ -76,7 +77,7 @@ def test_onboards_once_then_leaves_a_ready_registered_sandbox_alone(run, tmp_pat
     assert env["NEMOCLAW_POLICY_PRESETS"] == "pypi,npm" and env["NEMOCLAW_NON_INTERACTIVE"] == "1"
     assert env["NVIDIA_API_KEY"] == SENTINEL and "NEMOCLAW_RECREATE_SANDBOX" not in env
     assert env["DOCKER_HOST"] == "unix:///d.sock" and env["OPENSHELL_GATEWAY"] == "nemoclaw"
-    assert all(SENTINEL not in " ".join(a) for a, _ in world.calls), "a secret must never be on a command line"
+    assert all(SENTINEL not in " ".join(a) for a, dummy in world.calls), "a secret must never be on a command line"
     assert res["inference"]["provider"] == "ollama-local" and res["models"] == ["nemotron-3-nano:30b"]
     ok, res = run(world, {"secrets": {"NVIDIA_API_KEY": SENTINEL}})
     assert ok and not res["changed"] and res["action"] == "none"
@@ -115,7 +116,7 @@ def test_failed_onboarding_masks_the_secret(run, tmp_path):
 
 
 def test_swallowed_route_errors_fail_the_task(run, tmp_path):
-    world = World(tmp_path, route="Gateway inference:\n\n  Not configured\n")
+    world = World(tmp_path, route="Gateway inference:\n\n  Not configured\n\nSystem inference:\n\n  Not configured\n")
     ok, res = run(world, {})
     assert not ok and "no inference route" in res["msg"]
     world = World(tmp_path, listed="Ready", registered=True, models=json.dumps({"data": [{"id": "other"}]}))

@@ -35,7 +35,7 @@ MAC_PROCESSES = [
 
 
 def mac_ps_text():
-    return "".join(f"{pid:5d} {rss:6d} {args}\n" for pid, rss, args, _ in MAC_PROCESSES)
+    return "".join(f"{pid:5d} {rss:6d} {args}\n" for pid, rss, args, dummy in MAC_PROCESSES)
 
 
 def expected_groups():
@@ -160,7 +160,7 @@ class Host:
         raise AssertionError(f"unexpected openshell {args}")
 
     def commands(self, tool=None):
-        return [" ".join([t, *a]) for t, a, _ in self.calls if tool in (None, t)]
+        return [" ".join([t, *a]) for t, a, dummy in self.calls if tool in (None, t)]
 
 
 @pytest.fixture
