@@ -222,15 +222,28 @@ class Sandbox:
                              rc=rc, stdout=out, stderr=err)
         return rc, out, err
 
+    def tool(self, option):
+        """Path of an executable option, or None when it is not installed (check mode on a fresh host)."""
+        path = self.m.params[option]
+        found = path if os.path.isabs(path) else self.m.get_bin_path(path)
+        return found if found and os.access(found, os.X_OK) else None
+
+    def require(self, option):
+        if not self.tool(option):
+            self.m.fail_json(msg=f"{option} '{self.m.params[option]}' is not an executable; install it first "
+                                 "(roles openshell_cluster and nemoclaw_onboard)")
+
     def observe(self):
-        dummy, out, dummy2 = self.run([self.m.params["openshell_bin"], "sandbox", "list"], check=False)
-        phase = F.parse_sandbox_list(out).get(self.name)
         path = self.m.params["registry"]
         text = ""
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 text = f.read()
         entry = F.load_registry(text)["sandboxes"].get(self.name)
+        phase = None
+        if self.tool("openshell_bin"):
+            dummy, out, dummy2 = self.run([self.m.params["openshell_bin"], "sandbox", "list"], check=False)
+            phase = F.parse_sandbox_list(out).get(self.name)
         return {"name": self.name, "phase": phase, "registered": entry is not None, "entry": entry or {}}
 
     def onboard_env(self, recreate):
@@ -326,6 +339,7 @@ def main():
             module.exit_json(**result)
         result["changed"] = True
         if not module.check_mode:
+            sb.require("nemoclaw_bin" if argv[0] == p["nemoclaw_bin"] else "openshell_bin")
             sb.run(argv)
             result["sandbox"] = sb.observe()
         module.exit_json(**result)
@@ -348,6 +362,8 @@ def main():
     if module.check_mode:
         module.exit_json(**result)
 
+    sb.require("nemoclaw_bin")
+    sb.require("openshell_bin")
     rc, out, err = module.run_command([p["nemoclaw_bin"], "onboard", "--non-interactive"],
                                       environ_update=dict(sb.base_env, **sb.onboard_env(recreate)))
     lines = (out + err).splitlines()

@@ -3,6 +3,7 @@ removal, bad input and secret handling, with the CLIs answered by a scripted fak
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 from ansible.module_utils import basic
@@ -58,10 +59,23 @@ class World:
 
 
 @pytest.fixture
-def run(module_runner, monkeypatch):
+def bins(tmp_path):
+    """Executable files standing for the CLIs (the module checks they exist; the World answers their calls)."""
+    paths = {}
+    for name in ("nemoclaw", "openshell"):
+        exe = tmp_path / "bin" / name
+        exe.parent.mkdir(exist_ok=True)
+        exe.write_text("#!/bin/sh\nexit 99\n")
+        exe.chmod(0o755)
+        paths[name] = str(exe)
+    return paths
+
+
+@pytest.fixture
+def run(module_runner, monkeypatch, bins):
     def go(world, args, **kw):
-        monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda module, cmd, **kw: world(cmd, **kw))
-        base = {"name": "my-assistant", "registry": str(world.registry), "nemoclaw_bin": "/x/nemoclaw", "openshell_bin": "/x/openshell",
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda module, cmd, **kw: world([pathlib.Path(cmd[0]).name, *cmd[1:]], **kw))
+        base = {"name": "my-assistant", "registry": str(world.registry), "nemoclaw_bin": bins["nemoclaw"], "openshell_bin": bins["openshell"],
                 "expected_provider": "ollama-local", "model": "nemotron-3-nano:30b"}
         return module_runner(nemoclaw_sandbox.main, {**base, **args}, **kw)
     return go
@@ -72,7 +86,7 @@ def test_onboards_once_then_leaves_a_ready_registered_sandbox_alone(run, tmp_pat
     ok, res = run(world, {"secrets": {"NVIDIA_API_KEY": SENTINEL}, "policy_presets": ["pypi", "npm"], "docker_host": "unix:///d.sock"})
     assert ok and res["changed"] and res["action"] == "onboarded", res
     argv, env = world.ran("onboard")[0]
-    assert argv == ["/x/nemoclaw", "onboard", "--non-interactive"]
+    assert argv == ["nemoclaw", "onboard", "--non-interactive"]
     assert env["NEMOCLAW_SANDBOX_NAME"] == "my-assistant" and env["NEMOCLAW_PROVIDER"] == "ollama"
     assert env["NEMOCLAW_POLICY_PRESETS"] == "pypi,npm" and env["NEMOCLAW_NON_INTERACTIVE"] == "1"
     assert env["NVIDIA_API_KEY"] == SENTINEL and "NEMOCLAW_RECREATE_SANDBOX" not in env
@@ -146,14 +160,14 @@ def test_absent(run, tmp_path):
     ok, res = run(world, {"state": "absent"}, check_mode=True)
     assert ok and res["changed"] and res["action"] == "destroyed" and not world.ran("destroy")
     ok, res = run(world, {"state": "absent"})
-    assert ok and res["changed"] and world.ran("destroy")[0][0] == ["/x/nemoclaw", "my-assistant", "destroy", "--yes"]
+    assert ok and res["changed"] and world.ran("destroy")[0][0] == ["nemoclaw", "my-assistant", "destroy", "--yes"]
     assert not res["sandbox"]["registered"]
     ok, res = run(world, {"state": "absent"})
     assert ok and not res["changed"]
     world = World(tmp_path, listed="Ready", registered=False)
     world.registry.unlink(missing_ok=True)
     ok, res = run(world, {"state": "absent"})
-    assert ok and res["action"] == "deleted" and world.ran("delete")[0][0] == ["/x/openshell", "sandbox", "delete", "my-assistant"]
+    assert ok and res["action"] == "deleted" and world.ran("delete")[0][0] == ["openshell", "sandbox", "delete", "my-assistant"]
     assert not world.ran("uninstall")
 
 
@@ -168,3 +182,12 @@ def test_bad_input_fails_before_any_command(run, tmp_path, args, fragment):
     world = World(tmp_path)
     ok, res = run(world, args)
     assert not ok and fragment in res["msg"] and world.calls == []
+
+
+def test_check_mode_on_a_host_without_the_clis(run, tmp_path):
+    world = World(tmp_path)
+    missing = {"nemoclaw_bin": str(tmp_path / "none" / "nemoclaw"), "openshell_bin": str(tmp_path / "none" / "openshell")}
+    ok, res = run(world, missing, check_mode=True)
+    assert ok and res["changed"] and res["action"] == "onboarded" and world.calls == []
+    ok, res = run(world, missing)
+    assert not ok and "nemoclaw_bin" in res["msg"] and "is not an executable" in res["msg"] and world.calls == []
