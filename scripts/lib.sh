@@ -120,8 +120,9 @@ ensure_base_image() {
 }
 
 # Host packages the integration tests use for real kernel probes (libseccomp's Python bindings as a
-# differential oracle, a 32-bit toolchain for the i386 bypass probe, nftables/iproute2 for namespaces).
-HOST_TEST_PACKAGES=(python3-seccomp gcc gcc-multilib libc6-dev-i386 nftables iproute2 openssl)
+# differential oracle, a 32-bit toolchain for the i386 bypass probe, nftables/iproute2 for namespaces; rsync for
+# molecule's docker driver when it builds a scenario image; git for the stand-in NemoClaw repository).
+HOST_TEST_PACKAGES=(python3-seccomp gcc gcc-multilib libc6-dev-i386 nftables iproute2 openssl rsync git)
 ensure_host_packages() {
   local missing=() p wanted=("$@")
   [ "${#wanted[@]}" -gt 0 ] || wanted=("${HOST_TEST_PACKAGES[@]}")
