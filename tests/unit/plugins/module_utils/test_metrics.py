@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 
@@ -10,33 +11,10 @@ import pytest
 
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _metrics as M
 
-# A Mac Studio running the stack: (pid, rss KiB, command line, group the defaults must put it in).
-MAC_PROCESSES = [
-    (1, 13344, "/sbin/launchd", None),
-    (611, 412312, "/Applications/Docker.app/Contents/MacOS/com.docker.backend services", "docker_desktop"),
-    (640, 98304, "/Applications/Docker.app/Contents/MacOS/com.docker.backend fork", "docker_desktop"),
-    (655, 61440, "/Applications/Docker.app/Contents/MacOS/com.docker.build", "docker_desktop"),
-    (702, 45056, "/Applications/Docker.app/Contents/MacOS/com.docker.virtualization --kernel "
-                 "/Applications/Docker.app/Contents/Resources/linuxkit/kernel --cmdline init=/init loglevel=1", "docker_desktop"),
-    (720, 196608, "/Applications/Docker.app/Contents/MacOS/Docker Desktop.app/Contents/MacOS/Docker Desktop --name=dashboard",
-     "docker_desktop"),
-    (731, 131072, "/Applications/Docker.app/Contents/MacOS/Docker Desktop.app/Contents/Frameworks/Docker Desktop Helper (Renderer)"
-                  ".app/Contents/MacOS/Docker Desktop Helper (Renderer) --type=renderer --lang=en-GB", "docker_desktop"),
-    (733, 122880, "/Applications/Docker.app/Contents/MacOS/Docker Desktop.app/Contents/Frameworks/Docker Desktop Helper (GPU).app/"
-                  "Contents/MacOS/Docker Desktop Helper (GPU) --type=gpu-process", "docker_desktop"),
-    (98, 8192, "/Library/PrivilegedHelperTools/com.docker.vmnetd", "docker_desktop"),
-    # the VM itself (Apple Virtualization framework) holds the guest memory: not Docker Desktop's own overhead
-    (705, 5242880, "/System/Library/Frameworks/Virtualization.framework/Versions/A/XPCServices/"
-                   "com.apple.Virtualization.VirtualMachine.xpc/Contents/MacOS/com.apple.Virtualization.VirtualMachine", None),
-    (4100, 30720, "/Applications/Docker.app/Contents/Resources/bin/docker logs -f openshell-cluster-nemoclaw", None),
-    (2210, 592896, "openclaw-gateway", "openclaw_gateway"),
-    (2290, 65536, "node /opt/homebrew/lib/node_modules/openclaw/openclaw.mjs tui", None),
-    (3001, 74752, "/Applications/Ollama.app/Contents/Resources/ollama serve", "ollama"),
-    (3002, 24117248, "/Applications/Ollama.app/Contents/Resources/ollama runner --model /Users/studio/.ollama/models/blobs/"
-                     "sha256-0a1b --port 53122", None),
-    (3003, 40960, "/Applications/Ollama.app/Contents/MacOS/Ollama", None),
-    (5120, 2048, "/bin/zsh -c tail -f /Users/studio/.openclaw/logs/gateway.log", None),
-]
+# `ps axww -o pid=,rss=,args=` on a Mac Studio running the stack (tests/unit/fixtures/macos-ps.json): pid, rss in
+# KiB, command line, and the group the default patterns must put it in (null: none).
+MAC_PROCESSES = [(p["pid"], p["rss_kib"], p["args"], p["group"]) for p in json.loads(
+    (pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "macos-ps.json").read_text())]
 
 
 def mac_ps_text():

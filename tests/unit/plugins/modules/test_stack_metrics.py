@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 
 import pytest
 from ansible.module_utils import basic
@@ -13,25 +14,10 @@ from ansible_collections.agentsec.nemoclaw.plugins.modules import stack_metrics
 CLUSTER = "openshell-cluster-nemoclaw"
 SOCKET = "unix:///Users/studio/.docker/run/docker.sock"
 
-# `ps axww -o pid=,rss=,args=` on a Mac Studio: (pid, rss KiB, command line, group the defaults must put it in).
-MAC_PROCESSES = [
-    (1, 13344, "/sbin/launchd", None),
-    (611, 412312, "/Applications/Docker.app/Contents/MacOS/com.docker.backend services", "docker_desktop"),
-    (655, 61440, "/Applications/Docker.app/Contents/MacOS/com.docker.build", "docker_desktop"),
-    (702, 45056, "/Applications/Docker.app/Contents/MacOS/com.docker.virtualization --kernel "
-                 "/Applications/Docker.app/Contents/Resources/linuxkit/kernel", "docker_desktop"),
-    (720, 196608, "/Applications/Docker.app/Contents/MacOS/Docker Desktop.app/Contents/MacOS/Docker Desktop --name=dashboard",
-     "docker_desktop"),
-    (731, 131072, "/Applications/Docker.app/Contents/MacOS/Docker Desktop.app/Contents/Frameworks/Docker Desktop Helper (Renderer)"
-                  ".app/Contents/MacOS/Docker Desktop Helper (Renderer) --type=renderer", "docker_desktop"),
-    (98, 8192, "/Library/PrivilegedHelperTools/com.docker.vmnetd", "docker_desktop"),
-    (705, 5242880, "/System/Library/Frameworks/Virtualization.framework/Versions/A/XPCServices/"
-                   "com.apple.Virtualization.VirtualMachine.xpc/Contents/MacOS/com.apple.Virtualization.VirtualMachine", None),
-    (2210, 592896, "openclaw-gateway", "openclaw_gateway"),
-    (3001, 74752, "/Applications/Ollama.app/Contents/Resources/ollama serve", "ollama"),
-    (3002, 24117248, "/Applications/Ollama.app/Contents/Resources/ollama runner --model /Users/studio/.ollama/models/blobs/"
-                     "sha256-0a1b --port 53122", None),
-]
+# `ps axww -o pid=,rss=,args=` on a Mac Studio running the stack (tests/unit/fixtures/macos-ps.json): pid, rss in
+# KiB, command line, and the group the default patterns must put it in (null: none).
+MAC_PROCESSES = [(p["pid"], p["rss_kib"], p["args"], p["group"]) for p in json.loads(
+    (pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "macos-ps.json").read_text())]
 
 
 def mac_ps_text():
