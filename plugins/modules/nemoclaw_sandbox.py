@@ -68,6 +68,12 @@ options:
     description: Onboard again even when the sandbox is Ready and registered (destroys the gateway's sandboxes).
     type: bool
     default: false
+  ready_timeout:
+    description:
+      - Seconds to wait for a registered sandbox that is still C(Provisioning) (for example after a reboot) to become
+        C(Ready) before deciding to onboard again, which would destroy it. 0 decides at once.
+    type: int
+    default: 300
   secrets:
     description:
       - Credentials for NemoClaw, by environment variable name (V(NVIDIA_API_KEY), V(TELEGRAM_BOT_TOKEN),
@@ -198,10 +204,15 @@ onboard:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _fleet as F
+
+
+# Phases of `openshell sandbox list` that settle by themselves (run.rs phase_name at v0.0.26).
+TRANSIENT = ("Provisioning",)
 
 
 class Sandbox:
@@ -298,6 +309,7 @@ def main():
             "policy_mode": {"type": "str", "choices": ["suggested", "custom", "skip"], "default": "suggested"},
             "policy_presets": {"type": "list", "elements": "str", "default": []},
             "recreate": {"type": "bool", "default": False},
+            "ready_timeout": {"type": "int", "default": 300},
             "secrets": {"type": "dict", "default": {}, "no_log": True},
             "env": {"type": "dict", "default": {}},
             "docker_host": {"type": "str", "default": ""},
@@ -320,11 +332,17 @@ def main():
     secretish = sorted(k for k in p["env"] if k.endswith(("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")))
     if secretish:
         problems.append(f"env {secretish} look like secrets; pass them in secrets (no_log) instead")
+    if p["ready_timeout"] < 0:
+        problems.append(f"ready_timeout {p['ready_timeout']} must not be negative")
     if problems:
         module.fail_json(msg="; ".join(problems))
 
     sb = Sandbox(module)
     before = sb.observe()
+    deadline = time.monotonic() + p["ready_timeout"]
+    while p["state"] == "present" and before["registered"] and before["phase"] in TRANSIENT and time.monotonic() < deadline:
+        time.sleep(2)  # a pod coming up after a restart: onboarding now would destroy it
+        before = sb.observe()
     result = {"changed": False, "action": "none", "sandbox": before}
 
     if p["state"] == "absent":

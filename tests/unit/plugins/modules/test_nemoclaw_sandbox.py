@@ -191,3 +191,24 @@ def test_check_mode_on_a_host_without_the_clis(run, tmp_path):
     assert ok and res["changed"] and res["action"] == "onboarded" and world.calls == []
     ok, res = run(world, missing)
     assert not ok and "nemoclaw_bin" in res["msg"] and "is not an executable" in res["msg"] and world.calls == []
+
+
+def test_a_provisioning_sandbox_is_waited_for_not_destroyed(run, tmp_path, monkeypatch):
+    monkeypatch.setattr(nemoclaw_sandbox.time, "sleep", lambda s: None)
+
+    class Booting(World):  # after a reboot the pod needs two more looks to become Ready
+        looks = 0
+
+        def __call__(self, args, **kw):
+            if args[1:3] == ["sandbox", "list"]:
+                self.looks += 1
+                self.listed = "Ready" if self.looks >= 3 else "Provisioning"
+            return super().__call__(args, **kw)
+    world = Booting(tmp_path, listed="Provisioning", registered=True)
+    ok, res = run(world, {})
+    assert ok and not res["changed"] and res["action"] == "none" and not world.ran("onboard")
+    stuck = World(tmp_path, listed="Provisioning", registered=True)
+    ok, res = run(stuck, {"ready_timeout": 0})
+    assert ok and res["action"] == "recreated" and "phase is Provisioning" in res["reason"]
+    ok, res = run(World(tmp_path), {"ready_timeout": -1})
+    assert not ok and "ready_timeout -1" in res["msg"]
