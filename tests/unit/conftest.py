@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pathlib
+import types
 
 import pytest
 from ansible.module_utils import basic
@@ -68,3 +70,20 @@ def module_runner(monkeypatch):
         raise AssertionError("module returned without exit_json or fail_json")
 
     return run
+
+
+@pytest.fixture(scope="session")
+def macos_ps():
+    """`ps axww -o pid=,rss=,args=` on a Mac Studio running the stack (fixtures/macos-ps.json): `.text` is the listing
+    with macOS's right-aligned columns, `.groups` what the default process patterns must find per group
+    ({"count", "pids", "kib"}); entries with group null belong to none."""
+    rows = json.loads((pathlib.Path(__file__).parent / "fixtures" / "macos-ps.json").read_text())
+    groups = {}
+    for row in rows:
+        if row["group"]:
+            g = groups.setdefault(row["group"], {"count": 0, "pids": [], "kib": 0})
+            g["count"] += 1
+            g["pids"].append(row["pid"])
+            g["kib"] += row["rss_kib"]
+    text = "".join(f"{r['pid']:5d} {r['rss_kib']:6d} {r['args']}\n" for r in rows)
+    return types.SimpleNamespace(text=text, groups=groups)

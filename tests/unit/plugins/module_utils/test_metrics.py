@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import shutil
 import subprocess
 
@@ -11,31 +10,9 @@ import pytest
 
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _metrics as M
 
-# `ps axww -o pid=,rss=,args=` on a Mac Studio running the stack (tests/unit/fixtures/macos-ps.json): pid, rss in
-# KiB, command line, and the group the default patterns must put it in (null: none).
-MAC_PROCESSES = [(p["pid"], p["rss_kib"], p["args"], p["group"]) for p in json.loads(
-    (pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "macos-ps.json").read_text())]
-
-
-def mac_ps_text():
-    """Right-aligned columns, like macOS `ps axww -o pid=,rss=,args=`."""
-    return "".join(f"{pid:5d} {rss:6d} {args}\n" for pid, rss, args, dummy in MAC_PROCESSES)
-
-
-def expected_groups():
-    out = {}
-    for pid, rss, _args, group in MAC_PROCESSES:
-        if group:
-            g = out.setdefault(group, {"count": 0, "pids": [], "kib": 0})
-            g["count"] += 1
-            g["pids"].append(pid)
-            g["kib"] += rss
-    return out
-
-
-def test_default_groups_sort_a_mac_process_table():
-    groups = M.group_processes(M.parse_ps(mac_ps_text()), M.compile_groups(M.DEFAULT_PROCESS_GROUPS))
-    for name, exp in expected_groups().items():
+def test_default_groups_sort_a_mac_process_table(macos_ps):
+    groups = M.group_processes(M.parse_ps(macos_ps.text), M.compile_groups(M.DEFAULT_PROCESS_GROUPS))
+    for name, exp in macos_ps.groups.items():
         assert groups[name]["count"] == exp["count"], name
         assert groups[name]["pids"] == exp["pids"], name
         assert groups[name]["rss_mb"] == round(exp["kib"] / 1024, 1), name
@@ -194,13 +171,13 @@ def test_sandbox_list_table():
         M.parse_sandbox_list("NAME  NAMESPACE  CREATED  PHASE\nbroken row\n")
 
 
-def test_flat_metrics_total_and_comparison():
-    processes = M.group_processes(M.parse_ps(mac_ps_text()), M.compile_groups(M.DEFAULT_PROCESS_GROUPS))
+def test_flat_metrics_total_and_comparison(macos_ps):
+    processes = M.group_processes(M.parse_ps(macos_ps.text), M.compile_groups(M.DEFAULT_PROCESS_GROUPS))
     containers = {"openshell-cluster-nemoclaw": {"state": "running", "mem_mb": 700.5}}
     flat = M.flat_metrics(processes, containers, "openshell-cluster-nemoclaw", 48210, 12.25)
     parts = [processes["docker_desktop"]["rss_mb"], 700.5, processes["openclaw_gateway"]["rss_mb"], processes["ollama"]["rss_mb"]]
     assert flat["stack_total_mb"] == round(sum(parts), 1)
-    assert flat["docker_desktop_processes"] == expected_groups()["docker_desktop"]["count"]
+    assert flat["docker_desktop_processes"] == macos_ps.groups["docker_desktop"]["count"]
     assert flat["stack_components"]["missing"] == []
     cmp = M.compare(flat)
     assert set(cmp) == set(M.PAPER)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 
 import pytest
 from ansible.module_utils import basic
@@ -13,26 +12,6 @@ from ansible_collections.agentsec.nemoclaw.plugins.modules import stack_metrics
 
 CLUSTER = "openshell-cluster-nemoclaw"
 SOCKET = "unix:///Users/studio/.docker/run/docker.sock"
-
-# `ps axww -o pid=,rss=,args=` on a Mac Studio running the stack (tests/unit/fixtures/macos-ps.json): pid, rss in
-# KiB, command line, and the group the default patterns must put it in (null: none).
-MAC_PROCESSES = [(p["pid"], p["rss_kib"], p["args"], p["group"]) for p in json.loads(
-    (pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "macos-ps.json").read_text())]
-
-
-def mac_ps_text():
-    return "".join(f"{pid:5d} {rss:6d} {args}\n" for pid, rss, args, dummy in MAC_PROCESSES)
-
-
-def expected_groups():
-    out = {}
-    for pid, rss, _args, group in MAC_PROCESSES:
-        if group:
-            g = out.setdefault(group, {"pids": [], "kib": 0})
-            g["pids"].append(pid)
-            g["kib"] += rss
-    return out
-
 
 def kubelet(time, pod, e2e, slo=None):
     """A kubelet line as k3s logs it (klog header, structured fields)."""
@@ -68,10 +47,10 @@ class Clock:
 class Host:
     """A Mac with Docker Desktop, the nemoclaw gateway and one NemoClaw sandbox; records every command."""
 
-    def __init__(self, clock):
+    def __init__(self, clock, ps):
         self.clock = clock
         self.calls = []
-        self.ps = mac_ps_text()
+        self.ps = ps
         self.containers = {CLUSTER: "732MiB / 15.6GiB"}
         self.log = [
             'time="2026-04-16T10:11:01Z" level=info msg="Starting k3s v1.33.4+k3s1 (d9d4a3a2)"',
@@ -150,9 +129,9 @@ class Host:
 
 
 @pytest.fixture
-def host(monkeypatch):
+def host(monkeypatch, macos_ps):
     clock = Clock()
-    h = Host(clock)
+    h = Host(clock, macos_ps.text)
     monkeypatch.setattr(stack_metrics, "time", clock)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: h.run(argv, **kw))
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: f"/fake/bin/{name}")
@@ -166,14 +145,14 @@ def run(module_runner):
     return go
 
 
-def test_measures_memory_and_pod_start_without_a_cold_start(run, host):
+def test_measures_memory_and_pod_start_without_a_cold_start(run, host, macos_ps):
     ok, res = run({})
     assert ok and res["changed"] is False
     m = res["metrics"]
-    for name, exp in expected_groups().items():
+    for name, exp in macos_ps.groups.items():
         assert m["processes"][name]["pids"] == exp["pids"]
         assert m["processes"][name]["rss_mb"] == round(exp["kib"] / 1024, 1)
-    assert m["docker_desktop_processes"] == sum(1 for *_x, g in MAC_PROCESSES if g == "docker_desktop")
+    assert m["docker_desktop_processes"] == macos_ps.groups["docker_desktop"]["count"]
     assert m["containers"][CLUSTER]["state"] == "running" and m["cluster_container_mb"] == 732.0
     assert m["pod_start_s"] == 14.5 and res["pod_start"]["sandbox"] == "my-assistant" and not res["pod_start"]["fresh"]
     assert [p["pod"] for p in m["pods"]] == ["openshell/my-assistant", "kube-system/coredns-64fd4b4794-q2x7z"]
@@ -311,7 +290,7 @@ def test_bad_input_is_named(run, host, args, message):
     assert not host.calls
 
 
-def test_unparseable_output_fails_with_the_command(run, host):
+def test_unparseable_output_fails_with_the_command(run, host, macos_ps):
     host.containers[CLUSTER] = "a lot / 15.6GiB"
     ok, res = run({})
     assert not ok and "docker stats" in res["msg"] and "cannot read the size 'a lot '" in res["msg"]
@@ -319,7 +298,7 @@ def test_unparseable_output_fails_with_the_command(run, host):
     host.ps = "  PID   RSS COMMAND\n" + host.ps
     ok, res = run({})
     assert not ok and "ps axww -o pid=,rss=,args=" in res["msg"] and "line 1" in res["msg"]
-    host.ps = mac_ps_text()
+    host.ps = macos_ps.text
     host.log.append(kubelet("0416 12:00:00.000000", "openshell/x", "soon", slo=1))
     ok, res = run({})
     assert not ok and f"docker logs --tail 10000 {CLUSTER}" in res["msg"] and "cannot read the duration 'soon'" in res["msg"]
