@@ -31,6 +31,11 @@ def nemoclaw_onboard_problems(provider, secrets=None, system="Linux", experiment
                               nemoclaw_version, accept_third_party)
 
 
+def openshell_gateway_connected(status_text):
+    """`openshell status` output -> True only for `Status: Connected` (gRPC health answered)."""
+    return F.gateway_connected(status_text)
+
+
 def version_tuple_text(text):
     """'openshell 0.0.26' -> '0.0.26' ('' when no version is in the text)."""
     v = F.version_tuple(text)
@@ -52,5 +57,6 @@ class FilterModule:
             "nemoclaw_version_pair_problems": nemoclaw_version_pair_problems,
             "nemoclaw_onboard_problems": nemoclaw_onboard_problems,
             "version_tuple_text": version_tuple_text,
+            "openshell_gateway_connected": openshell_gateway_connected,
             "plist_decode": plist_decode,
         }

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Any CSI escape (colours, cursor moves), as OpenShell v0.0.26 prints them even when piped (owo-colors).
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 SANDBOX_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 # `nemoclaw <cmd>` dispatches these before sandbox names (bin/nemoclaw.js GLOBAL_COMMANDS), so a sandbox with one
 # of these names could never be reached with `nemoclaw <sandbox> status|destroy`.
@@ -121,12 +122,16 @@ def strip_ansi(text):
 
 
 def parse_sandbox_list(text):
-    """`openshell sandbox list` (v0.0.26 table) -> {name: phase}. 'No sandboxes found.' -> {}."""
+    """`openshell sandbox list` (v0.0.26 table NAME NAMESPACE CREATED PHASE, CREATED being two words, possibly
+    coloured) -> {name: phase}. 'No sandboxes found.' -> {}. A row of another shape raises ValueError: an
+    unexpected CLI must not be read as "sandbox missing"."""
     rows = {}
     for line in strip_ansi(text).splitlines():
         cols = line.split()
-        if len(cols) < 2 or cols[0] == "NAME" or line.startswith("No sandboxes"):
+        if not cols or cols[0] == "NAME" or line.strip().startswith("No sandboxes"):
             continue
+        if len(cols) < 5:
+            raise ValueError(f"unexpected 'openshell sandbox list' row: {line.strip()[:200]!r}")
         rows[cols[0]] = cols[-1]
     return rows
 

@@ -13,6 +13,8 @@ import json
 import re
 import statistics
 
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils._fleet import strip_ansi
+
 # The paper's Table 6 (Mac Studio M4 Max 64 GB, Docker Desktop 4.68.0, OpenShell 0.0.26).
 PAPER = {
     "cold_start_ms": 50753,
@@ -55,7 +57,6 @@ DEFAULT_PROCESS_GROUPS = {
     ],
 }
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 PS_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(.*)$")
 SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKMGTP]?i?B)\s*$")
 UNITS = {"B": 1, "kB": 1000, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2, "GB": 1000**3, "GiB": 1024**3,
@@ -64,10 +65,6 @@ GO_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 # klog header (Lmmdd hh:mm:ss.uuuuuu threadid file:line]) followed by the kubelet's structured message.
 KUBELET_STARTUP = re.compile(r"[IWE](\d{4} \d{2}:\d{2}:\d{2}\.\d+)\s+\d+\s+\S+\]\s+\"Observed pod startup duration\"(.*)$")
-
-
-def strip_ansi(text):
-    return ANSI.sub("", text or "")
 
 
 def mib(nbytes):
@@ -210,22 +207,6 @@ def latest_for(observations, sandbox, exclude_lines=()):
 def public(observation):
     """An observation without its raw line."""
     return {k: v for k, v in observation.items() if k != "line"} if observation else None
-
-
-# --------------------------------------------------------------------------------------------------------------
-# openshell
-
-def parse_sandbox_list(text):
-    """`openshell sandbox list` (v0.0.26: NAME NAMESPACE CREATED PHASE, possibly coloured) -> {name: phase}."""
-    rows = {}
-    for line in strip_ansi(text).splitlines():
-        cols = line.split()
-        if not cols or cols[0] == "NAME" or line.strip().startswith("No sandboxes"):
-            continue
-        if len(cols) < 5:
-            raise ValueError(f"unexpected 'openshell sandbox list' row: {line.strip()[:200]!r}")
-        rows[cols[0]] = cols[-1]
-    return rows
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -253,8 +253,12 @@ class Sandbox:
         entry = F.load_registry(text)["sandboxes"].get(self.name)
         phase = None
         if self.tool("openshell_bin"):
-            dummy, out, dummy2 = self.run([self.m.params["openshell_bin"], "sandbox", "list"], check=False)
-            phase = F.parse_sandbox_list(out).get(self.name)
+            argv = [self.m.params["openshell_bin"], "sandbox", "list"]
+            dummy, out, dummy2 = self.run(argv, check=False)
+            try:
+                phase = F.parse_sandbox_list(out).get(self.name)
+            except ValueError as exc:
+                self.m.fail_json(msg=f"'{' '.join(argv)}': {exc}")
         return {"name": self.name, "phase": phase, "registered": entry is not None, "entry": entry or {}}
 
     def onboard_env(self, recreate):
@@ -382,8 +386,7 @@ def main():
 
     sb.require("nemoclaw_bin")
     sb.require("openshell_bin")
-    rc, out, err = module.run_command([p["nemoclaw_bin"], "onboard", "--non-interactive"],
-                                      environ_update=dict(sb.base_env, **sb.onboard_env(recreate)))
+    rc, out, err = sb.run([p["nemoclaw_bin"], "onboard", "--non-interactive"], env=sb.onboard_env(recreate), check=False)
     lines = (out + err).splitlines()
     result["onboard"] = {"rc": rc, "output_tail": lines[-40:]}
     if rc != 0:

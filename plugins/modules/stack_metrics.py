@@ -230,6 +230,7 @@ import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _fleet as F
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _metrics as M
 
 POLL_SECONDS = 1.0
@@ -329,7 +330,7 @@ class Stack:
         if rc != 0:
             return None, f"'{' '.join(argv)}' failed with exit code {rc}: {(err or out).strip()[-500:]}"
         try:
-            return M.parse_sandbox_list(out), None
+            return F.parse_sandbox_list(out), None
         except ValueError as exc:
             return None, str(exc)
 

@@ -8,7 +8,9 @@ import subprocess
 
 import pytest
 
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _fleet as F
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _metrics as M
+
 
 def test_default_groups_sort_a_mac_process_table(macos_ps):
     groups = M.group_processes(M.parse_ps(macos_ps.text), M.compile_groups(M.DEFAULT_PROCESS_GROUPS))
@@ -165,10 +167,10 @@ def test_sandbox_list_table():
     rows = [("my-assistant", "openshell", "2026-04-16 10:11:58", "Ready"),
             ("agentsec-bench", "openshell", "2026-04-16 12:00:00", "Provisioning"),
             ("x", "openshell", "2026-04-16 12:00:01", "Unknown")]
-    assert M.parse_sandbox_list(render_sandbox_list(rows)) == {r[0]: r[3] for r in rows}
-    assert M.parse_sandbox_list(render_sandbox_list([])) == {}
+    assert F.parse_sandbox_list(render_sandbox_list(rows)) == {r[0]: r[3] for r in rows}
+    assert F.parse_sandbox_list(render_sandbox_list([])) == {}
     with pytest.raises(ValueError, match="unexpected 'openshell sandbox list' row"):
-        M.parse_sandbox_list("NAME  NAMESPACE  CREATED  PHASE\nbroken row\n")
+        F.parse_sandbox_list("NAME  NAMESPACE  CREATED  PHASE\nbroken row\n")
 
 
 def test_flat_metrics_total_and_comparison(macos_ps):

@@ -13,6 +13,7 @@ from ansible_collections.agentsec.nemoclaw.plugins.modules import stack_metrics
 CLUSTER = "openshell-cluster-nemoclaw"
 SOCKET = "unix:///Users/studio/.docker/run/docker.sock"
 
+
 def kubelet(time, pod, e2e, slo=None):
     """A kubelet line as k3s logs it (klog header, structured fields)."""
     return (f'I{time}      71 pod_startup_latency_tracker.go:104] "Observed pod startup duration" pod="{pod}" '
