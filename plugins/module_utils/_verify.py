@@ -52,6 +52,9 @@ CHECKS = {
     "L1.non_root": ("L1", "Agent is not uid 0", "high", "uid != 0", "Run the agent as the policy user (run_as_user: sandbox)."),
     "L1.no_capabilities": ("L1", "Agent has no effective capabilities", "high", "CapEff 0",
                            "Drop capabilities for the agent process (setuid to a non-root user clears them)."),
+    "L1.startup_hooks": ("L1", "No interpreter start-up hooks in agent-writable paths", "medium",
+                         "no .pth, sitecustomize or usercustomize file in the agent's writable paths",
+                         "Remove them and start interpreters isolated (python3 -I); the launcher already is."),
     "L2.seccomp_mode": ("L2", "Seccomp filter mode is active", "high", "Seccomp: 2 with at least one filter",
                         "Start the agent under a seccomp filter (OpenShell supervisor or the hardening launcher)."),
     "L2.af_packet": ("L2", "socket(AF_PACKET) refused by seccomp", "high", "EPERM for socket(17, 15, 0) (EINVAL without a filter)",
@@ -68,6 +71,9 @@ CHECKS = {
                     "Deny io_uring_setup/enter/register in seccomp or set kernel.io_uring_disabled=2."),
     "L2.inherited_sockets": ("L2", "No inherited packet/netlink sockets", "medium", "no open fd is an AF_PACKET or AF_NETLINK socket",
                              "Close netlink/packet sockets before starting the agent (they bypass seccomp)."),
+    "L2.agent_processes": ("L2", "Every agent process is confined like this session", "high",
+                           "every process of the agent's uid has NoNewPrivs 1 and at least this session's seccomp filters",
+                           "Restart the sandbox after hardening so no process started before it survives (hardening role, l2)."),
     "L3.default_route": ("L3", "Default route goes via the proxy", "medium", "default via the proxy address",
                          "Route the agent namespace via the proxy veth (hardening role, l3)."),
     "L3.direct_egress": ("L3", "Direct egress is blocked", "critical", "a direct TCP connect fails (refused, unreachable or timeout)",
@@ -673,6 +679,108 @@ def decide_secrets(obs, _v):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# integrity of the session: every agent process confined, nothing planted to run before confinement
+def _status_of(proc, pid):
+    try:
+        return read_status(proc, pid)
+    except OSError:
+        return None
+
+
+def _ancestry(proc, pid):
+    """pids from `pid` up to 1 (our session's chain)."""
+    chain = []
+    for _ in range(64):
+        status = _status_of(proc, pid)
+        if status is None:
+            break
+        chain.append(int(pid))
+        parent = int(status.get("PPid", "0") or 0)
+        if parent <= 1:
+            break
+        pid = parent
+    return chain
+
+
+def probe_agent_processes(proc="/proc", me=None):
+    """Every process of our uid (the agent's): its NoNewPrivs and seccomp filter count, and whether it belongs to
+    this session. A process with fewer filters than this session was started outside the hardening (before it, or
+    by a path that bypasses it) - and one that outlived its session (parent is PID 1, not in our chain) is listed."""
+    me = me or os.getpid()
+    mine = read_status(proc, me)
+    uid = mine.get("Uid", "").split()[0] if mine.get("Uid") else str(os.getuid())
+    own_filters = int(mine.get("Seccomp_filters") or 0)
+    chain = set(_ancestry(proc, me))
+    others = []
+    for entry in os.listdir(proc):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        status = _status_of(proc, entry)
+        if status is None or status.get("Uid", "").split()[:1] != [uid]:
+            continue
+        try:
+            with open(os.path.join(proc, entry, "cmdline"), "rb") as fh:
+                cmd = fh.read(200).replace(b"\x00", b" ").decode(errors="replace").strip()
+        except OSError:
+            cmd = ""
+        others.append({"pid": int(entry), "ppid": int(status.get("PPid", "0") or 0), "cmd": cmd or status.get("Name", ""),
+                       "no_new_privs": status.get("NoNewPrivs"), "seccomp": status.get("Seccomp"),
+                       "seccomp_filters": int(status.get("Seccomp_filters") or 0), "in_session": int(entry) in chain})
+    return {"uid": uid, "session_filters": own_filters, "session_no_new_privs": mine.get("NoNewPrivs"), "processes": others}
+
+
+def decide_agent_processes(obs, _v):
+    nnp = obs.get("session_no_new_privs") == "1"
+    weaker = [p for p in obs["processes"] if (nnp and p["no_new_privs"] != "1") or p["seccomp_filters"] < obs["session_filters"]]
+    outlived = [p["pid"] for p in obs["processes"] if p["ppid"] == 1 and not p["in_session"]]
+    observed = {"session_filters": obs["session_filters"], "agent_processes": len(obs["processes"]),
+                "weaker": weaker[:20], "outlived_session": outlived[:50]}
+    return (FAIL if weaker else PASS), observed
+
+
+HOOK_NAMES = re.compile(r"(?:\.pth|^sitecustomize\.py|^usercustomize\.py)$")
+
+
+def probe_startup_hooks(paths, limit=5000):
+    """Python start-up hooks (site's .pth files, sitecustomize, usercustomize) under the agent-writable paths;
+    they run in any non-isolated interpreter before its first line - e.g. in a launcher started as the agent."""
+    found, seen = [], 0
+    for top in paths:
+        for root, dirs, names in os.walk(top):
+            dirs[:] = [d for d in dirs if d not in ("node_modules", ".git", "proc")]
+            seen += len(names)
+            found.extend(os.path.join(root, n) for n in names if HOOK_NAMES.search(n))
+            if seen > limit:
+                return {"found": found[:50], "scanned": seen, "truncated": True}
+    return {"found": found[:50], "scanned": seen, "truncated": False}
+
+
+def decide_startup_hooks(obs, _v):
+    return (FAIL if obs["found"] else PASS), obs
+
+
+def harden_self():
+    """Make this process non-dumpable: /proc/<pid>/mem, /proc/<pid>/fd and ptrace attach then need CAP_SYS_PTRACE,
+    so another process of the agent's uid cannot rewrite the verifier while it runs."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+def sandbox_main(params):
+    """Entry point when the verifier is piped into a sandbox (`python3 -I -S`, code and parameters on stdin)."""
+    dumpable_off = harden_self()
+    check_ids = select_checks(params.get("checks"), params.get("skip_checks"))
+    start = time.monotonic()
+    findings, v = run_checks(params, check_ids)
+    v["dumpable_off"] = dumpable_off
+    return {"findings": findings, "layers": summarize(findings), "vantage": v, "failed_checks": failing(findings, "any"),
+            "duration_ms": int((time.monotonic() - start) * 1000)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
 def default_expected_mode(value):
     if value in (None, ""):
         return None
@@ -714,6 +822,8 @@ def plan(params, vantage_info):
         "L1.writable_paths": (lambda: {"probes": [probe_create(p) for p in params["writable_paths"]]}, decide_writable),
         "L1.non_root": (dict, decide_non_root),
         "L1.no_capabilities": (dict, decide_no_caps),
+        "L1.startup_hooks": (lambda: probe_startup_hooks(params.get("hook_scan_paths") or ["/sandbox", "/tmp", "/var/tmp"]),
+                             decide_startup_hooks),
         "L2.seccomp_mode": (dict, decide_seccomp_mode),
         "L2.af_packet": (lambda: probe_socket(17, EINVAL_TYPE), decide_filtered_socket),
         "L2.af_netlink": (lambda: probe_socket(16, EINVAL_TYPE), decide_filtered_socket),
@@ -722,6 +832,7 @@ def plan(params, vantage_info):
         "L2.high_bit_family": (lambda: probe_raw_socket(0x1_00000010, EINVAL_TYPE), decide_filtered_socket),
         "L2.io_uring": (lambda: probe_io_uring(proc), decide_io_uring),
         "L2.inherited_sockets": (lambda: probe_inherited_sockets(proc), decide_inherited),
+        "L2.agent_processes": (lambda: probe_agent_processes(proc), decide_agent_processes),
         "L3.default_route": (lambda: read_default_route(proc),
                              (lambda o, v: decide_route(o, v, proxy[0])) if proxy_is_ip else None),
         "L3.direct_egress": ((lambda: probe_tcp_connect(egress[0], egress[1], et)) if egress

@@ -9,9 +9,15 @@ module: sandbox_verify
 short_description: Verify the six security layers of an OpenShell sandbox from the agent's own vantage point
 version_added: 0.1.0
 description:
-  - Runs inside a sandbox, as the agent user, in the agent's network namespace and under its Landlock and seccomp
-    domain (run it through the P(agentsec.nemoclaw.openshell#connection) connection plugin), and probes each layer by
-    behaviour, in one module call with the probes running concurrently.
+  - Probes each layer by behaviour from inside a sandbox, as the agent user, in the agent's network namespace and under
+    its Landlock and seccomp domain, in one call with the probes running concurrently.
+  - "On the sandbox host (the usual way): with O(exec), the module runs on the host through Ansible's own connection and
+    pipes the probes into every sandbox through the target's exec command (C(openshell sandbox exec -n NAME --)): code
+    and parameters travel on stdin to C(python3 -I -S), so nothing is written into the sandbox and nothing the agent can
+    write runs in the verifier. Sandboxes come from O(sandboxes) or from the O(discover) command; they are verified
+    concurrently and the result has one entry per sandbox."
+  - Without O(exec), the probes run in the module's own process (for a task that already runs as the agent, e.g. through
+    the P(agentsec.nemoclaw.openshell#connection) connection plugin).
   - L1 filesystem (read-only root, Landlock proven by EACCES on a world-writable path, allowed paths, no root, no
     capabilities), L2 seccomp (filter mode, AF_PACKET/AF_NETLINK refused with probes that only a filter answers with
     EPERM, AF_INET allowed, SOCK_PACKET/high-bit/io_uring bypasses, inherited sockets), L3 network (route via the
@@ -107,6 +113,45 @@ options:
     type: list
     elements: path
     default: [/sandbox/.openclaw, /sandbox/.nemoclaw, /sandbox/.config, /tmp]
+  exec:
+    description:
+      - Command prefix that runs its arguments inside a sandbox, with C({sandbox}) for the sandbox name, e.g.
+        C([openshell, sandbox, exec, -n, "{sandbox}", --no-tty, --]) (the target contract's C(sandbox.exec)).
+        Enables host mode.
+    type: list
+    elements: str
+    default: []
+  sandboxes:
+    description: Sandboxes to verify in host mode. Empty means every sandbox O(discover) lists.
+    type: list
+    elements: str
+    default: []
+  discover:
+    description: Command that prints the host's sandbox names, one per line (C(openshell sandbox list --names)).
+    type: list
+    elements: str
+    default: []
+  allow_empty:
+    description: In host mode, succeed when no sandbox is found (otherwise that is an error naming the host).
+    type: bool
+    default: false
+  python:
+    description: The interpreter inside the sandboxes.
+    type: str
+    default: /usr/bin/python3
+  environment:
+    description: Environment for the exec and discovery commands (e.g. C(DOCKER_HOST)); nothing secret belongs here.
+    type: dict
+    default: {}
+  exec_timeout:
+    description: Seconds one sandbox may take to answer.
+    type: float
+    default: 120
+  hook_scan_paths:
+    description: Agent-writable paths searched for interpreter start-up hooks (L1.startup_hooks).
+    type: list
+    elements: path
+    default: [/sandbox, /tmp, /var/tmp]
 notes:
   - Landlock is invisible in C(/proc); only behaviour proves it. The kernel's Landlock ABI is reported in the vantage
     as information, never as enforcement.
@@ -119,6 +164,16 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Verify every sandbox of this OpenShell host from the host (how the verify role does it)
+  agentsec.nemoclaw.sandbox_verify:
+    exec: "{{ lookup('agentsec.nemoclaw.target', 'sandbox.exec') }}"
+    discover: "{{ lookup('agentsec.nemoclaw.target', 'sandbox.discover') }}"
+    environment: "{{ lookup('agentsec.nemoclaw.target', 'openshell.environment') }}"
+    allowed_host: pypi.org:443
+    expected_model: nemotron-3-nano:30b
+    fail_on: none
+  register: verify
+
 - name: Verify a lab sandbox (run through the openshell connection plugin)
   agentsec.nemoclaw.sandbox_verify:
     proxy: 10.200.0.1:3128
@@ -137,9 +192,20 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+sandboxes:
+  description:
+    - Host mode only. One entry per sandbox with its C(findings), C(layers), C(vantage), C(failed_checks) and
+      C(duration_ms), or with C(error) (and C(unreachable)) when no result came back.
+  returned: when O(exec) is set
+  type: dict
+errors:
+  description: Host mode only. C(<sandbox>: <why>) for every sandbox without a result, and the discovery failure.
+  returned: when O(exec) is set
+  type: list
+  elements: str
 findings:
-  description: One entry per check.
-  returned: always
+  description: One entry per check (local mode).
+  returned: when O(exec) is not set
   type: list
   elements: dict
   contains:
@@ -176,14 +242,14 @@ findings:
       type: int
 layers:
   description: Per-layer summary like the paper's Table 4 (passed, total, result, evidence).
-  returned: always
+  returned: when O(exec) is not set
   type: dict
 vantage:
   description: The vantage of this run.
-  returned: always
+  returned: when O(exec) is not set
   type: dict
 failed_checks:
-  description: Check ids that made (or would make, with another O(fail_on)) the task fail.
+  description: Check ids that made (or would make, with another O(fail_on)) the task fail; C(<sandbox>:<id>) in host mode.
   returned: always
   type: list
   elements: str
@@ -193,10 +259,54 @@ duration_ms:
   type: int
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_exec, _verify
+
+HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout")
+
+
+def probe_modules():
+    """The modules piped into a sandbox, in import order (the proxy probes when the collection has them)."""
+    mods = [_verify]
+    try:
+        from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify_proxy  # noqa: PLC0415
+        mods.append(_verify_proxy)
+    except ImportError:
+        pass
+    return mods
+
+
+def host_mode(module, params, check_ids):
+    env = {**os.environ, **{k: str(v) for k, v in params["environment"].items()}}
+    errors = []
+    names = list(params["sandboxes"])
+    if not names and params["discover"]:
+        try:
+            names = _sandbox_exec.discover(params["discover"], env, params["exec_timeout"])
+        except _sandbox_exec.ExecError as exc:
+            errors.append(str(exc))
+    if not names and not errors and not params["allow_empty"]:
+        errors.append(f"no sandbox found on this host ({' '.join(params['discover']) or 'no sandboxes given'})")
+    probe_params = {k: v for k, v in params.items() if k not in HOST_ONLY and k != "fail_on"}
+    probe_params["checks"] = check_ids
+    data = _sandbox_exec.payload(probe_modules(), _verify, "sandbox_main", probe_params)
+    start = time.monotonic()
+    results = _sandbox_exec.run_all(params["exec"], names, params["python"], data, env, params["exec_timeout"]) if names else {}
+    for name, res in results.items():
+        if "error" in res:
+            errors.append(f"{name}: {res['error']}")
+    failed = [f"{n}:{c}" for n, r in results.items() for c in r.get("failed_checks", [])]
+    bad = [f"{n}:{c}" for n, r in results.items() for c in _verify.failing(r.get("findings", []), params["fail_on"])]
+    result = dict(changed=False, sandboxes=results, errors=errors, failed_checks=failed,
+                  duration_ms=int((time.monotonic() - start) * 1000))
+    if errors:
+        module.fail_json(msg="sandbox verification could not complete: " + "; ".join(errors), **result)
+    if bad:
+        module.fail_json(msg=f"sandbox verification failed (fail_on={params['fail_on']}): {', '.join(bad)}", **result)
+    module.exit_json(**result)
 
 
 def main():
@@ -222,6 +332,14 @@ def main():
             landlock_probe_paths=dict(type="list", elements="path", default=["/dev/shm", "/var/tmp"]),
             writable_paths=dict(type="list", elements="path", default=["/sandbox", "/tmp"]),
             config_scan_paths=dict(type="list", elements="path", default=["/sandbox/.openclaw", "/sandbox/.nemoclaw", "/sandbox/.config", "/tmp"]),
+            hook_scan_paths=dict(type="list", elements="path", default=["/sandbox", "/tmp", "/var/tmp"]),
+            exec=dict(type="list", elements="str", default=[]),
+            sandboxes=dict(type="list", elements="str", default=[]),
+            discover=dict(type="list", elements="str", default=[]),
+            allow_empty=dict(type="bool", default=False),
+            python=dict(type="str", default="/usr/bin/python3"),
+            environment=dict(type="dict", default={}),
+            exec_timeout=dict(type="float", default=120),
         ),
         supports_check_mode=True,
     )
@@ -234,6 +352,8 @@ def main():
         _verify.plan(params, {})  # validates addresses and the model id before any probe runs
     except ValueError as exc:
         module.fail_json(msg=str(exc))
+    if params["exec"]:
+        host_mode(module, params, check_ids)
     start = time.monotonic()
     findings, vantage = _verify.run_checks(params, check_ids)
     result = dict(

@@ -1,0 +1,148 @@
+# Copyright: (c) 2026, agentsec.nemoclaw contributors
+# Apache License 2.0 (see LICENSE)
+"""The target contract: what kind of sandbox host this is, and everything that follows from it."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: target
+short_description: Read the target contract of a sandbox host (one file per target in the collection's targets/)
+version_added: 0.2.0
+description:
+  - C(nemoclaw_target) names what kind of sandbox host an inventory host is (C(openshell_k3s), the paper's OpenShell
+    0.0.26 line, or C(lab), the local lab behind the same interface). Everything that depends on it - how sandboxes
+    are found and entered, the gateway and cluster container names, the Docker socket, the OpenShell CLI path, the
+    Sandbox CRD group/version/namespace, and per layer whether and how the target can fix it - lives in
+    C(targets/<target>.yml) of the collection (C(extends) merges another target under it). Role defaults derive
+    their values from this lookup, so each concept has one owner (docs/targets.md).
+  - Values may be per platform (a mapping with C(Darwin)/C(Linux) keys, chosen by C(ansible_facts.system)) and may
+    contain the placeholders C({home}) (C(nemoclaw_user_home), else C(ansible_facts.user_dir)), C({gateway})
+    (C(nemoclaw_gateway), else the target's C(openshell.gateway)) and C({openshell}) (the resolved C(openshell.bin)).
+options:
+  _terms:
+    description: Dotted keys into the target file (C(openshell.bin), C(cluster.crd.namespace), C(layers)); none returns the whole resolved contract.
+    type: list
+    elements: str
+  target:
+    description: The target to read; default C(nemoclaw_target).
+    type: str
+  platform:
+    description: C(Darwin) or C(Linux); default C(ansible_facts.system).
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: The OpenShell CLI of this host
+  ansible.builtin.debug:
+    msg: "{{ lookup('agentsec.nemoclaw.target', 'openshell.bin') }}"
+
+- name: How a command reaches the agent of sandbox my-assistant
+  ansible.builtin.debug:
+    msg: "{{ lookup('agentsec.nemoclaw.target', 'sandbox.exec') | map('replace', '{sandbox}', 'my-assistant') }}"
+"""
+
+RETURN = r"""
+_raw:
+  description: One value per term (strings, lists or mappings), placeholders resolved.
+  type: list
+"""
+
+import os
+
+import yaml
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
+TARGETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "targets")
+
+
+def available():
+    return sorted(f[:-4] for f in os.listdir(TARGETS_DIR) if f.endswith(".yml"))
+
+
+def load(name):
+    if not name:
+        raise AnsibleLookupError(f"nemoclaw_target is not set: set it for every nemoclaw host to one of {', '.join(available())} "
+                                 "(docs/targets.md)")
+    path = os.path.join(TARGETS_DIR, f"{name}.yml")
+    if not os.path.isfile(path):
+        raise AnsibleLookupError(f"nemoclaw_target={name!r} is not a known target; choose one of {', '.join(available())} "
+                                 "(docs/targets.md)")
+    with open(path, encoding="utf-8") as fh:
+        contract = yaml.safe_load(fh)
+    parent = contract.pop("extends", None)
+    return merge(load(parent), contract) if parent else contract
+
+
+def merge(base, override):
+    """`extends`: the override's mappings are merged into the base's, key by key; everything else replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        out[key] = merge(base[key], value) if both and is_platform(value) == is_platform(base[key]) else value
+    return out
+
+
+def is_platform(value):
+    return isinstance(value, dict) and bool(value) and set(value) <= {"Darwin", "Linux"}
+
+
+def resolve(contract, platform, home, gateway):
+    """Choose per-platform values and fill the placeholders; pure, unit-tested."""
+    def pick(value):
+        if is_platform(value):
+            if platform is None:
+                raise AnsibleLookupError(f"target {contract['name']!r} has per-platform values: gather facts "
+                                         "(ansible_facts.system) or pass platform=")
+            if platform not in value:
+                raise AnsibleLookupError(f"target {contract['name']!r} has no value for platform {platform!r}")
+            return pick(value[platform])
+        if isinstance(value, dict):
+            return {k: pick(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [pick(v) for v in value]
+        return value
+
+    picked = pick(contract)
+    gateway = gateway or picked["openshell"]["gateway"]
+
+    def fill(value, openshell=None):
+        if isinstance(value, dict):
+            return {k: fill(v, openshell) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v, openshell) for v in value]
+        if isinstance(value, str):
+            if "{home}" in value:
+                if not home:
+                    raise AnsibleLookupError(f"target {contract['name']!r} needs the user's home for {value!r}: set "
+                                             "nemoclaw_user_home or gather facts")
+                value = value.replace("{home}", home)
+            value = value.replace("{gateway}", gateway)
+            if openshell is not None:
+                value = value.replace("{openshell}", openshell)
+        return value
+
+    openshell = fill(picked["openshell"]["bin"])
+    return fill(picked, openshell)
+
+
+def dig(contract, key):
+    cur = contract
+    for part in key.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            raise AnsibleLookupError(f"target {contract['name']!r} has no key {key!r}")
+        cur = cur[part]
+    return cur
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        variables = variables or {}
+        name = self.get_option("target") or self._templar.template(variables.get("nemoclaw_target", ""))
+        facts = variables.get("ansible_facts") or {}
+        platform = self.get_option("platform") or facts.get("system") or variables.get("ansible_system")
+        home = self._templar.template(variables.get("nemoclaw_user_home", "")) or facts.get("user_dir", "")
+        gateway = self._templar.template(variables.get("nemoclaw_gateway", ""))
+        contract = resolve(load(name), platform, home, gateway)
+        return [dig(contract, term) for term in terms] if terms else [contract]
