@@ -20,6 +20,23 @@ def _state(result):
     return "OK"
 
 
+def verify_flatten(host_results):
+    """{inventory host: sandbox_verify result (host mode)} -> {"host/sandbox": result}. A host whose run could not
+    start (unreachable, discovery failed, no sandbox found) keeps one entry under its own name saying why."""
+    out = {}
+    for host in sorted(host_results):
+        res = host_results[host] or {}
+        sandboxes = res.get("sandboxes") or {}
+        for name in sorted(sandboxes):
+            sb = sandboxes[name]
+            out[f"{host}/{name}"] = {"unreachable": sb.get("unreachable", False), "msg": sb["error"]} if "error" in sb else sb
+        if res.get("errors") and not sandboxes:
+            out[host] = {"unreachable": False, "msg": "; ".join(res["errors"])}
+        elif "sandboxes" not in res:
+            out[host] = {"unreachable": True, "msg": res.get("msg") or "no result (host unreachable or the task did not run)"}
+    return out
+
+
 def verify_table(result, host=None):
     """One host, like the paper's Table 4."""
     title = f"Sandbox {host}" if host else "Sandbox"
@@ -145,6 +162,7 @@ def verify_sarif(results):
 class FilterModule:
     def filters(self):
         return {
+            "verify_flatten": verify_flatten,
             "verify_table": verify_table,
             "verify_fleet_summary": verify_fleet_summary,
             "verify_text": verify_text,

@@ -59,6 +59,8 @@ SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.i
                 "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
                 "net.ipv4.tcp_keepalive_probes"}  # k8s docs "Using sysctls in a Kubernetes Cluster", safe set (1.29)
 LABEL = "standin.openshell/cluster"
+EMULATED_PRIVILEGED_CAPS = ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "SYS_RAWIO", "SYSLOG", "NET_RAW", "IPC_LOCK",
+                            "SYS_TIME", "MAC_ADMIN", "MAC_OVERRIDE", "DAC_READ_SEARCH", "LINUX_IMMUTABLE", "SYS_NICE", "SYS_BOOT"]
 LOG = open("/var/log/k3s-standin.log", "a", buffering=1)  # noqa: SIM115 - the daemon's log for its whole life
 
 
@@ -85,6 +87,22 @@ class Cluster:
         self.docker = Docker()
         self.host_root = self.docker.volume(VOLUME)["Mountpoint"]
         self.backoff = {}
+        self.privileged_ok = self.can_privileged()
+
+    def can_privileged(self):
+        """Some Docker engines cannot grant every capability (runc: "unable to apply caps"); there, `privileged: true`
+        is emulated with all grantable capabilities and systempaths=unconfined (/proc/sys writable, nothing masked)."""
+        name = f"standin-privileged-probe-{CLUSTER}"
+        self.docker.remove(name)
+        try:
+            cid = self.docker.create(name, {"Image": SELF_IMAGE, "Entrypoint": ["true"], "HostConfig": {"Privileged": True}})
+            self.docker.start(cid)
+            ok = self.docker.wait(cid, timeout=60) == 0
+        except DockerError:
+            ok = False
+        self.docker.remove(name)
+        log(f"privileged containers {'work' if ok else 'are emulated (this engine cannot grant every capability)'}")
+        return ok
 
     def host_path(self, path):
         """A path in this container's cluster volume, as the Docker host sees it (for bind mounts into pods)."""
@@ -332,10 +350,14 @@ class Cluster:
         caps = sc.get("capabilities") or {}
         binds, tmpfs = self.mounts(pod, ctr)
         limits = (ctr.get("resources") or {}).get("limits") or {}
+        privileged = bool(sc.get("privileged"))
+        cap_add, unmasked = caps.get("add") or None, {}
+        if privileged and not self.privileged_ok:  # docker's systempaths=unconfined: nothing masked, /proc/sys writable
+            privileged, cap_add, unmasked = False, EMULATED_PRIVILEGED_CAPS, {"MaskedPaths": [], "ReadonlyPaths": []}
         host = {"NetworkMode": f"container:{pause_id}", "IpcMode": f"container:{pause_id}", "Binds": binds, "Tmpfs": tmpfs,
-                "ReadonlyRootfs": bool(sc.get("readOnlyRootFilesystem")), "Privileged": bool(sc.get("privileged")),
-                "CapAdd": caps.get("add") or None, "CapDrop": caps.get("drop") or None, "SecurityOpt": security,
-                "Memory": quantity(limits.get("memory")) or 0, "NanoCpus": int((cpu(limits.get("cpu")) or 0) * 1e9)}
+                "ReadonlyRootfs": bool(sc.get("readOnlyRootFilesystem")), "Privileged": privileged,
+                "CapAdd": cap_add, "CapDrop": caps.get("drop") or None, "SecurityOpt": security,
+                "Memory": quantity(limits.get("memory")) or 0, "NanoCpus": int((cpu(limits.get("cpu")) or 0) * 1e9), **unmasked}
         env = []
         for item in ctr.get("env") or []:
             if "value" in item:
