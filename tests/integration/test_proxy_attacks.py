@@ -398,7 +398,7 @@ class Lab:
         env = dict(os.environ, OPENSHELL_POLICY_POLL_INTERVAL_SECS="0.5", OPENSHELL_ROUTE_REFRESH_INTERVAL_SECS="0.5")
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.procs.append(proc)
-        for _ in range(100):
+        for _attempt in range(100):
             if log.exists() and "action=listen" in log.read_text():
                 break
             if proc.poll() is not None:
@@ -712,13 +712,13 @@ def test_binary_identity_and_policy_reload(lab):
     import yaml  # noqa: PLC0415
 
     px["policy"].write_text(yaml.safe_dump(lab.policy()))
-    for _ in range(50):
+    for _attempt in range(50):
         if "POLICY_RELOAD action=loaded" in px["log"].read_text():
             break
         time.sleep(0.1)
     assert lab.agent(connect)[0]["data"].startswith("HTTP/1.1 200 Connection Established")
     px["policy"].write_text("version: 1\nnetwork_policies:\n  x:\n    endpoints: [{host: a, port: 1, bogus: 1}]\n")
-    for _ in range(50):
+    for _attempt in range(50):
         if "Policy reload failed" in px["log"].read_text():
             break
         time.sleep(0.1)

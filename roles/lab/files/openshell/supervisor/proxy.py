@@ -869,7 +869,7 @@ def _parent_chain(proc, pid, netns):
     entrypoint's parent is the supervisor, outside it). lab/unverified: upstream also lists PID 1 (the supervisor) for
     processes started by its SSH server; here a process whose chain leaves the namespace never lists it."""
     chain, current = [], pid
-    for _ in range(64):
+    for _attempt in range(64):
         ppid = read_ppid(proc, current)
         if not ppid or ppid == current or _netns(proc, ppid) != netns:
             break
@@ -1236,7 +1236,7 @@ def relay_chunked(reader, writer, already):
         while parse_buf.find(b"\r\n", pos) < 0:
             more("Chunked body ended before chunk-size line")
         end = parse_buf.find(b"\r\n", pos)
-        token = bytes(parse_buf[pos:end]).decode("utf-8", "replace").split(";")[0].strip()
+        token = bytes(parse_buf[pos:end]).decode("utf-8", "replace").split(";", 1)[0].strip()
         try:
             size = int(token, 16)
         except ValueError as exc:
@@ -1406,7 +1406,7 @@ def _parse_chunked_body(buf, start):
         if end < 0:
             return None
         try:
-            size = int(bytes(buf[pos:end]).decode("utf-8").split(";")[0].strip(), 16)
+            size = int(bytes(buf[pos:end]).decode("utf-8").split(";", 1)[0].strip(), 16)
         except (UnicodeDecodeError, ValueError):
             return None
         pos = end + 2
