@@ -13,6 +13,7 @@ default route)::
 source at v0.0.26 in proxy.py; tests that check it against that source carry ``oracle("upstream")``.
 
 This file is also the program of the agent and of the world (``python test_proxy_attacks.py --agent|--world JSON``).
+``AGENTSEC_PROXY_PYTHON`` picks the interpreter of the proxy (default: the test's own).
 """
 from __future__ import annotations
 
@@ -388,7 +389,8 @@ class Lab:
             inf.write_text(json.dumps({"base_url": f"http://{BACKEND}:8000/v1", "api_key_file": str(self.work / "inference.key"),
                                        "model": MODEL, "provider_type": "openai", "timeout": 10}))
         log = self.work / f"proxy-{port}.log"
-        cmd = ["ip", "netns", "exec", self.ns["pod"], sys.executable, "-I", str(PROXY), "--listen", f"10.233.0.1:{port}",
+        python = os.environ.get("AGENTSEC_PROXY_PYTHON", sys.executable)  # e.g. Debian's python3 with its cryptography 38
+        cmd = ["ip", "netns", "exec", self.ns["pod"], python, "-I", str(PROXY), "--listen", f"10.233.0.1:{port}",
                "--policy", str(pol), "--ca-cert", str(self.work / "sandbox-ca.pem"), "--ca-key", str(self.work / "sandbox-ca.key"),
                "--upstream-ca", str(self.work / "world-ca.pem"), "--inference", str(inf), "--log", str(log)]
         for gap in gaps:

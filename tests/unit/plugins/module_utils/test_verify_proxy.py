@@ -473,3 +473,88 @@ def test_identity_resolves_the_socket_owner_through_proc(px):
     finally:
         for s in (conn, cli, srv):
             s.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the REST relay over real sockets (vectors of sb/l7/rest.rs's tests)
+def _pair():
+    a, b = socket.socketpair()
+    a.settimeout(2)
+    b.settimeout(2)
+    return a, b
+
+
+@pytest.mark.oracle("upstream")
+def test_parse_http_request_query_and_no_overread(px):
+    """rest.rs parse_target_query_parses_duplicate_values / _decodes_percent_and_plus /
+    parse_http_request_does_not_overread_next_request."""
+    client, proxy_side = _pair()
+    client.sendall(b"GET /p?a=1&a=2&b=x+y%21 HTTP/1.1\r\nHost: h\r\n\r\nPOST /next HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+    req = px.parse_http_request(proxy_side)
+    assert (req["method"], req["path"], req["query_params"]) == ("GET", "/p", {"a": ["1", "2"], "b": ["x y!"]})
+    assert req["body"] == ("none", None)
+    nxt = px.parse_http_request(proxy_side)
+    assert (nxt["method"], nxt["path"], nxt["body"]) == ("POST", "/next", ("cl", 0))
+    client.close()
+    assert px.parse_http_request(proxy_side) is None  # a clean close before any byte
+    proxy_side.close()
+
+
+@pytest.mark.oracle("upstream")
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"GET / HTTP/1.1\nHost: h\r\n\r\n", "bare LF"),  # rest.rs:111-120
+    (b"GET / HTTP/2\r\n\r\n", "Unsupported HTTP version"),  # rest.rs:146-148
+    (b"GET /?a=%zz HTTP/1.1\r\n\r\n", "percent-encoding"),  # rest.rs:218-225
+    (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "both Transfer-Encoding"),  # rest.rs:416-420
+    (b"GET / HTTP/1.1\r\nX: \xff\r\n\r\n", "invalid UTF-8"),  # rest.rs:126-127
+])
+def test_parse_http_request_refuses(px, raw, message):
+    client, proxy_side = _pair()
+    client.sendall(raw)
+    with pytest.raises(px.ProxyError, match=message):
+        px.parse_http_request(proxy_side)
+    client.close()
+    proxy_side.close()
+
+
+@pytest.mark.oracle("upstream")
+@pytest.mark.parametrize(("method", "response", "outcome", "forwarded"), [
+    ("GET", b"HTTP/1.1 204 No Content\r\n\r\n", "reusable", b"HTTP/1.1 204 No Content\r\n\r\n"),  # rest.rs relay_response_204_no_body
+    ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "reusable", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+    ("GET", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", "reusable",
+     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"),  # ..._chunked_body_complete_in_overflow
+    ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", "reusable",
+     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"),  # ..._connection_close_with_content_length
+    ("GET", b"HTTP/1.1 200 OK\r\n\r\n", "reusable", b"HTTP/1.1 200 OK\r\n\r\n"),  # ..._without_connection_close_treats_as_empty
+])
+def test_relay_response_framing(px, method, response, outcome, forwarded):
+    up_server, up_proxy = _pair()
+    cl_proxy, cl_agent = _pair()
+    up_server.sendall(response)
+    assert px.relay_response(method, up_proxy, cl_proxy) == outcome
+    cl_proxy.close()
+    got = b""
+    while True:
+        chunk = cl_agent.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    assert got == forwarded
+    for s in (up_server, up_proxy, cl_agent):
+        s.close()
+
+
+@pytest.mark.oracle("upstream")
+def test_relay_response_without_framing_reads_until_eof_and_101(px):
+    """rest.rs relay_response_no_framing_with_connection_close_reads_until_eof / _101_switching_protocols_..."""
+    up_server, up_proxy = _pair()
+    cl_proxy, cl_agent = _pair()
+    up_server.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody")
+    up_server.close()
+    assert px.relay_response("GET", up_proxy, cl_proxy) == "consumed"
+    assert cl_agent.recv(65536) == b"HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: close\r\n\r\nbody"
+    up_server, up_proxy = _pair()
+    up_server.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nWS")
+    assert px.relay_response("GET", up_proxy, cl_proxy) == ("upgraded", b"WS")
+    for s in (up_server, up_proxy, cl_proxy, cl_agent):
+        s.close()

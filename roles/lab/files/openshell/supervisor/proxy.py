@@ -1115,10 +1115,18 @@ def close_all(*socks):
 
 # ---------------------------------------------------------------------------------------------------------------
 # HTTP/1.1 parsing and relaying for L7 inspection: sb/l7/rest.rs
+def rust_lines(text):
+    """str::lines(): split on "\n", drop one trailing "\r" per line and a final empty line (not str.splitlines)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def parse_body_length(header_str):
     """sb/l7/rest.rs:388-429: ('cl', n) | ('chunked', None) | ('none', None); CL+TE is an error."""
     chunked, cl = False, None
-    for line in header_str.splitlines()[1:]:
+    for line in rust_lines(header_str)[1:]:
         lower = line.lower()
         if lower.startswith("transfer-encoding:"):
             if any(enc.strip() == "chunked" for enc in lower.split(":", 1)[1].strip().split(",")):
@@ -1200,7 +1208,7 @@ def parse_http_request(stream):
         header_str = bytes(buf).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProxyError("HTTP headers contain invalid UTF-8") from exc
-    parts = header_str.splitlines()[0].split() if header_str.splitlines() else []
+    parts = rust_lines(header_str)[0].split() if rust_lines(header_str) else []
     if len(parts) < 3:
         raise ProxyError("Missing HTTP method, path or version")
     if parts[2] not in ("HTTP/1.1", "HTTP/1.0"):
@@ -1277,13 +1285,13 @@ def relay_until_eof(reader, writer):
 
 def _status_code(header_str):
     try:
-        return int(header_str.splitlines()[0].split()[1])
+        return int(rust_lines(header_str)[0].split()[1])
     except (IndexError, ValueError):
         return 200  # sb/l7/rest.rs:632 unwrap_or(200)
 
 
 def _connection_close(header_str):
-    for line in header_str.splitlines()[1:]:
+    for line in rust_lines(header_str)[1:]:
         lower = line.lower()
         if lower.startswith("connection:"):
             return "close" in lower.split(":", 1)[1].strip()  # sb/l7/rest.rs:753-762: the first Connection header decides
@@ -1293,7 +1301,7 @@ def _connection_close(header_str):
 def client_requested_upgrade(header_str):
     """sb/l7/rest.rs:770-789."""
     upgrade = conn_upgrade = False
-    for line in header_str.splitlines()[1:]:
+    for line in rust_lines(header_str)[1:]:
         lower = line.lower()
         if lower.startswith("upgrade:"):
             upgrade = True
@@ -2169,6 +2177,9 @@ def main(argv=None):
         proxy.serve(sock)
     except KeyboardInterrupt:
         return 0
+    except OSError as exc:  # sb/proxy.rs:201-210: an accept error ends the accept loop
+        LOG("PROXY", action="fatal", reason=f"Proxy accept error: {exc}")
+        return 1
     return 0
 
 
