@@ -355,4 +355,4 @@ def test_libseccomp_full_64_bit_compare_misses_high_bit_families(tmp_path):
 def test_launcher_is_stdlib_only():
     src = pathlib.Path(L.__file__).read_text()
     imports = re.findall(r"^\s*(?:import|from)\s+([\w.]+)", src, re.M)
-    assert set(imports) <= {"__future__", "errno", "os", "stat", "struct", "sys", "_ctypes"}, imports
+    assert set(imports) <= {"errno", "posix", "struct", "sys", "_ctypes"}, imports
