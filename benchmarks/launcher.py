@@ -6,7 +6,8 @@ Measures, in one run and interleaved (so load on the machine hits every command 
   3. `true` through the launcher (filter only); 4. `true` through the launcher with the hardening role's Landlock
   lists (filter + Landlock, what every agent process pays); 5./6. `node -e 0` plain and through the launcher,
   when Node.js is installed;
-  and for comparison the 0.1 launcher (from git history, started the 0.1 way) when --old-launcher is given.
+  and for comparison the 0.1 launcher (from git history, started the 0.1 way) with --old-launcher, and the
+  launcher byte-compiled by the same interpreter (no source compile per process) with --pyc.
 Prints a table of medians, the launcher's added time (wrapped - plain) and ratios; --json for the raw figures.
 Numbers go to docs/performance.md ("Launcher overhead"). Nothing leaves the machine.
 """
@@ -36,7 +37,7 @@ def compile_filter(directory):
     return str(path), L.__file__
 
 
-def commands(filter_path, launcher, old_launcher=None):
+def commands(filter_path, launcher, old_launcher=None, pyc=None):
     landlock = [a for p in RO if os.path.exists(p) for a in ("--landlock-ro", p)]
     landlock += [a for p in RW if os.path.exists(p) for a in ("--landlock-rw", p)]
     new = [PY, "-I", "-S", launcher, "--filter", filter_path]
@@ -50,6 +51,8 @@ def commands(filter_path, launcher, old_launcher=None):
     if node:
         cmds["node -e 0"] = [node, "-e", "0"]
         cmds["launcher(filter+landlock) node -e 0"] = [*new, *landlock, "--", node, "-e", "0"]
+    if pyc:
+        cmds["launcher .pyc(filter+landlock) true"] = [PY, "-I", "-S", pyc, "--filter", filter_path, *landlock, "--", "/bin/true"]
     if old_launcher:
         cmds["0.1 launcher(filter+landlock) true"] = [PY, old_launcher, "--filter", filter_path, *landlock, "--", "/bin/true"]
     return cmds
@@ -57,7 +60,7 @@ def commands(filter_path, launcher, old_launcher=None):
 
 def measure(cmds, runs):
     times = {name: [] for name in cmds}
-    for name, cmd in cmds.items():  # warm-up (page cache, .pyc)
+    for cmd in cmds.values():  # warm-up (page cache, .pyc)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(runs):
         for name, cmd in cmds.items():
@@ -78,6 +81,8 @@ def report(med):
     if "node -e 0" in med:
         added["launcher added to node -e 0"] = med["launcher(filter+landlock) node -e 0"] - med["node -e 0"]
         added["ratio wrapped/plain node -e 0"] = med["launcher(filter+landlock) node -e 0"] / med["node -e 0"]
+    if "launcher .pyc(filter+landlock) true" in med:
+        added["launcher .pyc added to true"] = med["launcher .pyc(filter+landlock) true"] - base
     if "0.1 launcher(filter+landlock) true" in med:
         added["0.1 launcher added to true"] = med["0.1 launcher(filter+landlock) true"] - base
     lines += [f"{name:55} {value:8.2f}" for name, value in added.items()]
@@ -98,11 +103,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=50, help="runs per command (median reported)")
     parser.add_argument("--old-launcher", action="store_true", help="also time the 0.1 launcher from git history")
+    parser.add_argument("--pyc", action="store_true",
+                        help="also time the launcher byte-compiled by /usr/bin/python3 (what skipping the compile saves)")
     parser.add_argument("--json", action="store_true", help="print the medians as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="agentsec-launcher-bench.") as tmp:
         filter_path, launcher = compile_filter(tmp)
-        cmds = commands(filter_path, launcher, old_launcher_file(tmp) if args.old_launcher else None)
+        pyc = None
+        if args.pyc:
+            pyc = str(pathlib.Path(tmp) / "seccomp-launch.pyc")
+            subprocess.run([PY, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+                            launcher, pyc], check=True)
+        cmds = commands(filter_path, launcher, old_launcher_file(tmp) if args.old_launcher else None, pyc)
         med = measure(cmds, args.runs)
     text, added = report(med)
     if args.json:

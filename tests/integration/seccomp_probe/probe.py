@@ -98,6 +98,13 @@ def clone_newuser():
     return {**_forked(rc, err, w, r), "cap_eff_before": before}
 
 
+def clone_high_bits():
+    """clone(0x1_00000000 | SIGCHLD): the kernel reads lower_32_bits(flags), so this is a plain fork."""
+    r, w = os.pipe()
+    rc, err = call(SYS["clone"], 0x1_00000000 | SIGCHLD, 0, 0, 0, 0)
+    return _forked(rc, err, w, r)["result"]
+
+
 def clone3_newuser():
     drop_to_nobody()
     args = ctypes.create_string_buffer(struct.pack("=8Q", CLONE_NEWUSER, 0, 0, 0, SIGCHLD, 0, 0, 0), 64)
@@ -204,6 +211,7 @@ PROBES = {
     "x32_socket": lambda: raw(0x40000000 | SYS["socket"], 16, 3, 0),
     "clone_newuser": clone_newuser,
     "clone3_newuser": clone3_newuser,
+    "clone_high_bits": clone_high_bits,
     "unshare_newuser": unshare_newuser,
     "setns": setns_own_userns,
     "threads_and_children": threads_and_children,
