@@ -62,7 +62,7 @@ def measure(cmds, runs):
     times = {name: [] for name in cmds}
     for cmd in cmds.values():  # warm-up (page cache, .pyc)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(runs):
+    for _run in range(runs):
         for name, cmd in cmds.items():
             start = time.perf_counter()
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

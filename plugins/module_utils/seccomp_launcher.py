@@ -75,6 +75,7 @@ SECCOMP_DATA_SIZE = 64  # int nr; u32 arch; u64 instruction_pointer; u64 args[6]
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7, "i386": 0x40000003, "arm": 0x40000028}
 MACHINE_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+SYS_GETPID = {"x86_64": 39, "aarch64": 172}
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
@@ -184,14 +185,12 @@ def check_for_this_machine(program, arch=None, allow_unchecked_arch=False):
                           "(pass --allow-unchecked-arch to load it anyway)")
     if checked is not None and checked != arch:
         raise FilterError(f"filter was compiled for {checked}, this machine is {arch}")
-    ret = interpret(program, seccomp_data(39 if arch == "x86_64" else 172, AUDIT_ARCH[arch]))[0]  # getpid
+    ret = interpret(program, seccomp_data(SYS_GETPID[arch], AUDIT_ARCH[arch]))[0]
     if ret & SECCOMP_RET_ACTION_FULL != SECCOMP_RET_ALLOW:
         raise FilterError(f"filter does not allow getpid() on {arch} ({action_name(ret)}); wrong architecture?")
 
 
-
 # --- kernel side (ctypes' core module only: the full ``ctypes`` package costs ~2.5 ms of start-up) -----------
-SYS_GETPID = {"x86_64": 39, "aarch64": 172}
 PR_GET_SECCOMP = 21
 SOCK_FPROG = struct.Struct("=HxxxxxxQ")  # struct sock_fprog on LP64: u16 len, 6 bytes padding, pointer
 
@@ -281,7 +280,7 @@ def install_filter(raw, arch=None, threads=None):
     from /proc/self/status."""
     arch = arch or native_arch()
     libc = _libc()
-    buf, addr = libc.buffer(raw)
+    buf, addr = libc.buffer(raw)  # `buf` keeps the C copy alive until both calls below are done
     prog = SOCK_FPROG.pack(len(raw) // INSN.size, addr)
     set_no_new_privs(libc)
     rc, err = libc.syscall(SYS_SECCOMP[arch], SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, prog)
