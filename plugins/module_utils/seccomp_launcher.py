@@ -6,27 +6,38 @@ Single file, standard library only, so the hardening role can copy it into a san
 The same file is the collection's classic-BPF core (decode, validate, interpret), imported by
 ``_bpf.py``, so the launcher and the compiler can never disagree about what a valid filter is.
 
-Usage::
+Usage (always through an isolated interpreter; the installed file's shebang is ``#!/usr/bin/python3 -IS``)::
 
-    seccomp-launch --filter FILE [--allow-unchecked-arch]
+    python3 -I -S /path/seccomp-launch --filter FILE [--allow-unchecked-arch]
                    [--landlock-ro PATH ...] [--landlock-rw PATH ...] [--landlock-required]
-                   [--check] -- COMMAND [ARG ...]
+                   [--no-landlock-scope] [--check] -- COMMAND [ARG ...]
 
-Order of operations (the same as OpenShell's pre_exec): PR_SET_NO_NEW_PRIVS, Landlock (when asked),
-seccomp() with SECCOMP_FILTER_FLAG_TSYNC, a check of /proc/self/status (``Seccomp: 2`` and a raised
-``Seccomp_filters``), then execvp(COMMAND). If an outer filter refuses seccomp(SECCOMP_SET_MODE_FILTER)
-(OpenShell v0.0.26 blocks it for agents) and the process is single-threaded, the launcher falls back to
-prctl(PR_SET_SECCOMP), which installs the same filter for the calling thread, and says so on stderr.
+Start-up integrity: the launcher runs with the agent's environment and HOME, before the sandbox exists. A plain
+``python3`` would run the agent's user site-packages (``.pth`` files, ``usercustomize``), ``sitecustomize``,
+PYTHON* variables and modules in the current directory first. ``-I`` (isolated: no PYTHON* variables, no user site,
+no script or current directory on sys.path) and ``-S`` (no ``site`` at all) leave only the standard library in
+/usr; the launcher refuses to go on (exit 7) when it finds it was started without them. It imports everything it
+needs before the sandbox is applied, so an interpreter outside the Landlock paths still works.
 
-Exit codes: 2 bad usage or unreadable file, 3 invalid filter, 4 filter for another architecture,
-5 the kernel refused the filter or Landlock, 6 the post-install check failed; otherwise the exec'd command's.
+Order of operations (the same as OpenShell's pre_exec): PR_SET_NO_NEW_PRIVS, Landlock (when paths are given;
+with ABI >= 6 also scoped: no signals to and no abstract unix sockets of processes outside the new domain, unless
+--no-landlock-scope), seccomp() with SECCOMP_FILTER_FLAG_TSYNC, a check of /proc/self/status (``Seccomp: 2`` and
+a raised ``Seccomp_filters``; read through a descriptor opened before Landlock, so /proc need not be in the
+ruleset), then execvp(COMMAND). If an outer filter refuses seccomp(SECCOMP_SET_MODE_FILTER) (OpenShell v0.0.26
+blocks it for agents) and the process is single-threaded, the launcher falls back to prctl(PR_SET_SECCOMP), which
+installs the same filter for the calling thread, and says so on stderr.
+
+Every failure is one line on stderr (``seccomp-launch: ...``) and one of these exit codes:
+  2 bad usage or unreadable filter file      3 invalid filter
+  4 filter for another architecture, or without an architecture check (unless --allow-unchecked-arch)
+  5 the sandbox could not be applied (the kernel refused the filter or Landlock, Landlock missing with
+    --landlock-required, no C library interface)
+  6 the post-install check failed              7 started without isolation (not python3 -I -S)
+  8 any other unexpected error                 126/127 COMMAND cannot be executed / not found
+otherwise the exit status is the command's own.
 """
-from __future__ import annotations
-
-import ctypes
 import errno as _errno
-import os
-import platform
+import posix as os  # the C module behind `os`: without `site`, importing `os` itself costs ~0.8 ms per process
 import struct
 import sys
 
@@ -64,6 +75,7 @@ SECCOMP_DATA_SIZE = 64  # int nr; u32 arch; u64 instruction_pointer; u64 args[6]
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7, "i386": 0x40000003, "arm": 0x40000028}
 MACHINE_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+SYS_GETPID = {"x86_64": 39, "aarch64": 172}
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
@@ -81,7 +93,7 @@ def normalize_arch(machine):
 
 
 def native_arch():
-    return normalize_arch(platform.machine())
+    return normalize_arch(os.uname().machine)
 
 
 def decode(data):
@@ -173,67 +185,133 @@ def check_for_this_machine(program, arch=None, allow_unchecked_arch=False):
                           "(pass --allow-unchecked-arch to load it anyway)")
     if checked is not None and checked != arch:
         raise FilterError(f"filter was compiled for {checked}, this machine is {arch}")
-    ret = interpret(program, seccomp_data(39 if arch == "x86_64" else 172, AUDIT_ARCH[arch]))[0]  # getpid
+    ret = interpret(program, seccomp_data(SYS_GETPID[arch], AUDIT_ARCH[arch]))[0]
     if ret & SECCOMP_RET_ACTION_FULL != SECCOMP_RET_ALLOW:
         raise FilterError(f"filter does not allow getpid() on {arch} ({action_name(ret)}); wrong architecture?")
 
 
-# --- kernel side -----------------------------------------------------------------------------------------
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+# --- kernel side (ctypes' core module only: the full ``ctypes`` package costs ~2.5 ms of start-up) -----------
+PR_GET_SECCOMP = 21
+SOCK_FPROG = struct.Struct("=HxxxxxxQ")  # struct sock_fprog on LP64: u16 len, 6 bytes padding, pointer
+
+
+class _Libc:
+    """syscall() and prctl() from the running process's C library, every argument passed as a C long."""
+
+    def __init__(self):
+        import _ctypes  # noqa: PLC0415 - only the kernel side needs it; imported before any sandbox is applied
+
+        class Long(_ctypes._SimpleCData):
+            _type_ = "l"
+
+        class Char(_ctypes._SimpleCData):
+            _type_ = "c"
+
+        class Function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = Long
+
+        handle = _ctypes.dlopen(None, _ctypes.RTLD_LOCAL)
+        self._ct, self._long, self._char = _ctypes, Long, Char
+        self._syscall = Function(_ctypes.dlsym(handle, "syscall"))
+        self._prctl = Function(_ctypes.dlsym(handle, "prctl"))
+
+    def _args(self, args):
+        return [a if isinstance(a, bytes) else self._long(0 if a is None else a) for a in args]
+
+    def syscall(self, nr, *args):
+        """Return (result, errno); bytes arguments are passed as pointers to their contents."""
+        self._ct.set_errno(0)
+        rc = self._syscall(self._long(nr), *self._args(args))
+        return (rc, self._ct.get_errno()) if rc < 0 else (rc, 0)
+
+    def prctl(self, option, *args):
+        self._ct.set_errno(0)
+        args = (list(args) + [0, 0, 0, 0])[:4]
+        rc = self._prctl(self._long(option), *self._args(args))
+        return (rc, self._ct.get_errno()) if rc < 0 else (rc, 0)
+
+    def buffer(self, data):
+        """A C copy of `data` (kept alive by the caller) and its address."""
+        array = type("Buffer", (self._ct.Array,), {"_type_": self._char, "_length_": len(data)})
+        buf = array.from_buffer_copy(data)
+        return buf, self._ct.addressof(buf)
+
+
+_LIBC = []
 
 
 def _libc():
-    return ctypes.CDLL(None, use_errno=True)
+    if not _LIBC:
+        _LIBC.append(_Libc())
+    return _LIBC[0]
 
 
-def proc_status():
+def _oserror(err, what):
+    return OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def parse_status(data):
     fields = {}
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            key, _sep, value = line.partition(":")
-            fields[key] = value.strip()
+    for line in data.decode("ascii", "replace").splitlines():
+        key, _sep, value = line.partition(":")
+        fields[key] = value.strip()
     return fields
 
 
-def _raise_errno(what):
-    err = ctypes.get_errno()
-    raise OSError(err, f"{what}: {os.strerror(err)}")
+def proc_status(fd=None):
+    """/proc/self/status as a dict; through `fd` (opened earlier, e.g. before Landlock) when given."""
+    if fd is not None:
+        return parse_status(os.pread(fd, 65536, 0))
+    with open("/proc/self/status", "rb") as fh:
+        return parse_status(fh.read())
 
 
-def install_filter(raw, arch=None):
-    """NO_NEW_PRIVS + seccomp(SET_MODE_FILTER, TSYNC); prctl fallback when seccomp() is filtered. Returns the method."""
+def set_no_new_privs(libc=None):
+    rc, err = (libc or _libc()).prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if rc != 0:
+        raise _oserror(err, "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def install_filter(raw, arch=None, threads=None):
+    """NO_NEW_PRIVS + seccomp(SET_MODE_FILTER, TSYNC); prctl fallback when seccomp() is filtered. Returns the method.
+
+    `threads` is this process's thread count (the prctl fallback only covers the calling thread); None reads it
+    from /proc/self/status."""
     arch = arch or native_arch()
     libc = _libc()
-    buf = ctypes.create_string_buffer(raw, len(raw))
-    prog = _SockFprog(len(raw) // INSN.size, ctypes.cast(buf, ctypes.c_void_p))
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        _raise_errno("prctl(PR_SET_NO_NEW_PRIVS)")
-    rc = libc.syscall(SYS_SECCOMP[arch], SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, ctypes.byref(prog))
+    buf, addr = libc.buffer(raw)  # `buf` keeps the C copy alive until both calls below are done
+    prog = SOCK_FPROG.pack(len(raw) // INSN.size, addr)
+    set_no_new_privs(libc)
+    rc, err = libc.syscall(SYS_SECCOMP[arch], SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, prog)
     if rc == 0:
         return "seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)"
-    err = ctypes.get_errno()
     if rc > 0:
         raise OSError(_errno.EBUSY, f"TSYNC could not synchronise thread {rc}")
-    threads = len(os.listdir("/proc/self/task"))
+    if threads is None:
+        threads = int(proc_status().get("Threads", "0") or 0)
     if err in (_errno.EPERM, _errno.EACCES, _errno.ENOSYS) and threads == 1:
-        if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
-            _raise_errno("prctl(PR_SET_SECCOMP) fallback")
+        rc2, err2 = libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog)
+        if rc2 != 0:
+            raise _oserror(err2, "prctl(PR_SET_SECCOMP) fallback")
         return f"prctl(PR_SET_SECCOMP) fallback (seccomp() refused: {os.strerror(err)})"
     raise OSError(err, f"seccomp(SECCOMP_SET_MODE_FILTER): {os.strerror(err)} (threads: {threads})")
 
 
-# Landlock (linux/landlock.h): filesystem rights by ABI.
+# Landlock (linux/landlock.h): filesystem rights by ABI, and (ABI >= 6) scopes.
 LL_EXECUTE, LL_WRITE_FILE, LL_READ_FILE, LL_READ_DIR = 1, 2, 4, 8
 LL_ABI_V1_ALL = (1 << 13) - 1
 LL_REFER, LL_TRUNCATE, LL_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 LL_FILE_RIGHTS = LL_EXECUTE | LL_WRITE_FILE | LL_READ_FILE | LL_TRUNCATE | LL_IOCTL_DEV
 LL_RO_RIGHTS = LL_EXECUTE | LL_READ_FILE | LL_READ_DIR
+LL_SCOPE_ABSTRACT_UNIX_SOCKET, LL_SCOPE_SIGNAL = 1, 2
+LANDLOCK_CREATE_RULESET_VERSION, LANDLOCK_RULE_PATH_BENEATH = 1, 1
+S_IFMT, S_IFDIR = 0o170000, 0o040000
 
 
 def landlock_abi():
     """Kernel Landlock ABI version, or 0 when not built in / disabled."""
-    rc = _libc().syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    rc, _err = _libc().syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, LANDLOCK_CREATE_RULESET_VERSION)
     return rc if rc > 0 else 0
 
 
@@ -248,69 +326,131 @@ def landlock_handled(abi):
     return handled
 
 
-def apply_landlock(ro_paths, rw_paths, required=False):
-    """Restrict this process (and its future children) to the given paths. Returns (abi, skipped paths)."""
+def landlock_scopes(abi, scope=True):
+    """The `scoped` bits this kernel supports (ABI >= 6), or 0."""
+    return LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL if scope and abi >= 6 else 0
+
+
+def landlock_ruleset_attr(abi, scope=True):
+    """struct landlock_ruleset_attr, only as long as this ABI knows it (handled_access_fs[, _net, scoped])."""
+    scoped = landlock_scopes(abi, scope)
+    if scoped:
+        return struct.pack("=QQQ", landlock_handled(abi), 0, scoped)
+    return struct.pack("=Q", landlock_handled(abi))
+
+
+def apply_landlock(ro_paths, rw_paths, required=False, scope=True):
+    """Restrict this process (and its future children) to the given paths. Returns (abi, skipped paths).
+
+    With `scope` (the default) and Landlock ABI >= 6 the new domain is also scoped: its processes can neither
+    signal nor connect to abstract unix sockets of processes outside it (another exec session, the supervisor)."""
+    libc = _libc()
     abi = landlock_abi()
     if abi == 0:
         if required:
             raise OSError(_errno.EOPNOTSUPP, "Landlock is not available in this kernel and --landlock-required was given")
         return 0, []
-    libc = _libc()
     handled = landlock_handled(abi)
-    attr = struct.pack("=Q", handled)
-    fd = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, attr, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    attr = landlock_ruleset_attr(abi, scope)
+    fd, err = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, attr, len(attr), 0)
     if fd < 0:
-        _raise_errno("landlock_create_ruleset")
+        raise _oserror(err, "landlock_create_ruleset")
     skipped = []
     try:
         for paths, rights in ((ro_paths, LL_RO_RIGHTS), (rw_paths, handled)):
             for path in paths:
-                try:
-                    pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-                except OSError:
+                if not _add_path_rule(libc, fd, path, rights & handled):
                     skipped.append(path)
-                    continue
-                try:
-                    allowed = rights & handled
-                    if not os.path.isdir(path):
-                        allowed &= LL_FILE_RIGHTS
-                    rule = struct.pack("=Qi", allowed, pfd)
-                    if libc.syscall(SYS_LANDLOCK_ADD_RULE, fd, ctypes.c_int(1), rule, ctypes.c_uint32(0)) != 0:
-                        _raise_errno(f"landlock_add_rule({path})")
-                finally:
-                    os.close(pfd)
-        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            _raise_errno("prctl(PR_SET_NO_NEW_PRIVS)")
-        if libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, fd, ctypes.c_uint32(0)) != 0:
-            _raise_errno("landlock_restrict_self")
+        set_no_new_privs(libc)
+        rc, err = libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, fd, 0)
+        if rc != 0:
+            raise _oserror(err, "landlock_restrict_self")
     finally:
         os.close(fd)
     return abi, skipped
 
 
-# --- command line ----------------------------------------------------------------------------------------
-def _parse(argv):
-    import argparse  # noqa: PLC0415 - only the CLI needs it
+def _add_path_rule(libc, ruleset_fd, path, allowed):
+    try:
+        pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if os.fstat(pfd).st_mode & S_IFMT != S_IFDIR:
+            allowed &= LL_FILE_RIGHTS
+        rule = struct.pack("=Qi", allowed, pfd)
+        rc, err = libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, rule, 0)
+        if rc != 0:
+            raise _oserror(err, f"landlock_add_rule({path})")
+    finally:
+        os.close(pfd)
+    return True
 
+
+# --- command line ----------------------------------------------------------------------------------------
+USAGE = ("usage: seccomp-launch --filter FILE [--allow-unchecked-arch] [--landlock-ro PATH]... [--landlock-rw PATH]... "
+         "[--landlock-required] [--no-landlock-scope] [--check] -- COMMAND [ARG...]")
+FLAGS = {"--allow-unchecked-arch": "allow_unchecked_arch", "--landlock-required": "landlock_required",
+         "--no-landlock-scope": "no_landlock_scope", "--check": "check"}
+VALUED = {"--filter": "filter", "--landlock-ro": "landlock_ro", "--landlock-rw": "landlock_rw"}
+EXIT_USAGE, EXIT_INVALID, EXIT_ARCH, EXIT_APPLY, EXIT_CHECK, EXIT_NOT_ISOLATED, EXIT_INTERNAL = 2, 3, 4, 5, 6, 7, 8
+
+
+class UsageError(ValueError):
+    """Bad command line; the message says what is wrong."""
+
+
+def parse_args(argv):
+    """argv -> (options dict, command). Small on purpose: argparse alone costs more than the whole launcher."""
+    opts = {"filter": None, "landlock_ro": [], "landlock_rw": [], **dict.fromkeys(FLAGS.values(), False), "help": False}
     if "--" in argv:
         split = argv.index("--")
-        opts, command = argv[:split], argv[split + 1:]
+        argv, command = argv[:split], argv[split + 1:]
     else:
-        opts, command = argv, []
-    parser = argparse.ArgumentParser(prog="seccomp-launch", description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--filter", help="compiled filter file (raw struct sock_filter array)")
-    parser.add_argument("--allow-unchecked-arch", action="store_true",
-                        help="load a filter that has no architecture check (e.g. the paper's)")
-    parser.add_argument("--landlock-ro", action="append", default=[], metavar="PATH", help="read/execute-only path")
-    parser.add_argument("--landlock-rw", action="append", default=[], metavar="PATH", help="read-write path")
-    parser.add_argument("--landlock-required", action="store_true", help="fail when the kernel has no Landlock")
-    parser.add_argument("--check", action="store_true", help="validate the filter for this machine and exit")
-    args = parser.parse_args(opts)
-    if not args.filter and not (args.landlock_ro or args.landlock_rw):
-        parser.error("nothing to do: give --filter and/or --landlock-ro/--landlock-rw")
-    if not args.check and not command:
-        parser.error("missing command after --")
-    return args, command
+        command = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if arg in ("-h", "--help"):
+            opts["help"] = True
+        elif arg in FLAGS:
+            opts[FLAGS[arg]] = True
+        elif name in VALUED:
+            if not eq:
+                i += 1
+                if i >= len(argv):
+                    raise UsageError(f"{name} needs a value")
+                value = argv[i]
+            if name == "--filter":
+                opts["filter"] = value
+            else:
+                opts[VALUED[name]].append(value)
+        else:
+            raise UsageError(f"unknown argument {arg!r}" + ("" if command else " (put the command after --)"))
+        i += 1
+    if opts["help"]:
+        return opts, command
+    if not opts["filter"] and not (opts["landlock_ro"] or opts["landlock_rw"]):
+        raise UsageError("nothing to do: give --filter and/or --landlock-ro/--landlock-rw")
+    if opts["check"] and not opts["filter"]:
+        raise UsageError("--check needs --filter")
+    if not opts["check"] and not command:
+        raise UsageError("missing command after --")
+    return opts, command
+
+
+def isolation_problem(flags=None, modules=None):
+    """Why this interpreter may already have run code the agent can write, or None."""
+    flags = sys.flags if flags is None else flags
+    modules = sys.modules if modules is None else modules
+    missing = [opt for opt, on in (("-I", flags.isolated), ("-S", flags.no_site)) if not on]
+    loaded = [name for name in ("site", "sitecustomize", "usercustomize") if name in modules]
+    if not missing and not loaded:
+        return None
+    why = f"missing {' '.join(missing)}" if missing else f"{', '.join(loaded)} loaded"
+    return (f"started without isolation ({why}): the agent's user site (.pth files, usercustomize), sitecustomize "
+            "and PYTHON* variables may already have run; start it as 'python3 -I -S seccomp-launch ...'")
 
 
 def _fail(code, message):
@@ -318,53 +458,136 @@ def _fail(code, message):
     return code
 
 
-def main(argv=None):
-    args, command = _parse(sys.argv[1:] if argv is None else argv)
-    raw = None
-    if args.filter:
-        try:
-            with open(args.filter, "rb") as fh:
-                raw = fh.read()
-        except OSError as exc:
-            return _fail(2, f"cannot read filter {args.filter!r}: {exc.strerror}")
-        try:
-            program = decode(raw)
-            validate(program)
-        except FilterError as exc:
-            return _fail(3, f"invalid filter {args.filter!r}: {exc}")
-        try:
-            check_for_this_machine(program, allow_unchecked_arch=args.allow_unchecked_arch)
-        except FilterError as exc:
-            return _fail(4, f"refusing filter {args.filter!r}: {exc}")
-        if args.check:
-            sys.stdout.write(f"{args.filter}: {len(program)} instructions, valid for {native_arch()}\n")
-            return 0
-    if args.landlock_ro or args.landlock_rw:
-        try:
-            abi, skipped = apply_landlock(args.landlock_ro, args.landlock_rw, args.landlock_required)
-        except OSError as exc:
-            return _fail(5, f"Landlock: {exc}")
-        if skipped:
-            sys.stderr.write(f"seccomp-launch: Landlock: skipped missing paths {', '.join(skipped)}\n")
-        if abi == 0:
-            sys.stderr.write("seccomp-launch: Landlock is not available in this kernel; continuing without it\n")
-    if raw is not None:
-        before = int(proc_status().get("Seccomp_filters", "0") or 0)
-        try:
-            method = install_filter(raw)
-        except OSError as exc:
-            return _fail(5, f"kernel refused the filter: {exc}")
-        status = proc_status()
-        if status.get("Seccomp") != "2" or int(status.get("Seccomp_filters", "0") or 0) <= before:
-            return _fail(6, f"filter not in force after install (Seccomp: {status.get('Seccomp')}, "
-                            f"Seccomp_filters: {status.get('Seccomp_filters')}, before: {before})")
-        if method.startswith("prctl"):
-            sys.stderr.write(f"seccomp-launch: installed with {method}\n")
+def _note(message):
+    sys.stderr.write(f"seccomp-launch: {message}\n")
+
+
+def _load_filter(opts):
+    """Read, decode and check the filter: (raw, program) or an exit code."""
+    path = opts["filter"]
     try:
-        os.execvp(command[0], command)
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except OSError as exc:
-        return _fail(127 if exc.errno == _errno.ENOENT else 126, f"cannot execute {command[0]!r}: {exc.strerror}")
+        return _fail(EXIT_USAGE, f"cannot read filter {path!r}: {exc.strerror}")
+    try:
+        program = decode(raw)
+        validate(program)
+    except FilterError as exc:
+        return _fail(EXIT_INVALID, f"invalid filter {path!r}: {exc}")
+    try:
+        check_for_this_machine(program, allow_unchecked_arch=opts["allow_unchecked_arch"])
+    except FilterError as exc:
+        return _fail(EXIT_ARCH, f"refusing filter {path!r}: {exc}")
+    return raw, program
+
+
+def _open_status():
+    try:
+        return os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def _filters_in_force(status_fd, libc):
+    """(seccomp mode, filter count or None); through the pre-opened status, else prctl(PR_GET_SECCOMP)."""
+    if status_fd is not None:
+        status = proc_status(status_fd)
+        return status.get("Seccomp"), int(status.get("Seccomp_filters", "0") or 0)
+    rc, _err = libc.prctl(PR_GET_SECCOMP)
+    return str(rc), None
+
+
+def _sandbox(opts, raw, status_fd, libc):
+    """Landlock then seccomp, then the in-force check; an exit code on failure, else None."""
+    if opts["landlock_ro"] or opts["landlock_rw"]:
+        try:
+            abi, skipped = apply_landlock(opts["landlock_ro"], opts["landlock_rw"], opts["landlock_required"],
+                                          scope=not opts["no_landlock_scope"])
+        except OSError as exc:
+            return _fail(EXIT_APPLY, f"Landlock: {exc.strerror or exc}")
+        if skipped:
+            _note(f"Landlock: skipped missing paths {', '.join(skipped)}")
+        if abi == 0:
+            _note("Landlock is not available in this kernel; continuing without it")
+    if raw is None:
+        return None
+    _mode, before = _filters_in_force(status_fd, libc)
+    threads = int(proc_status(status_fd).get("Threads", "0") or 0) if status_fd is not None else None
+    try:
+        method = install_filter(raw, threads=threads)
+    except OSError as exc:
+        return _fail(EXIT_APPLY, f"kernel refused the filter: {exc.strerror or exc}")
+    mode, after = _filters_in_force(status_fd, libc)
+    if mode != "2" or (before is not None and after <= before):
+        return _fail(EXIT_CHECK, f"filter not in force after install (Seccomp: {mode}, Seccomp_filters: {after}, "
+                                 f"before: {before})")
+    if method.startswith("prctl"):
+        _note(f"installed with {method}")
+    return None
+
+
+def execvp(file, args):
+    """os.execvp without os.py: the PATH search of execvp(3); the first error other than 'not there' wins."""
+    if "/" in file:
+        os.execv(file, args)
+    path = os.environ.get(b"PATH", b"/usr/local/bin:/usr/bin:/bin").decode("utf-8", "surrogateescape")
+    first = last = None
+    for directory in path.split(":"):
+        try:
+            os.execv(f"{directory or '.'}/{file}", args)
+        except OSError as exc:
+            last = exc
+            if exc.errno not in (_errno.ENOENT, _errno.ENOTDIR) and first is None:
+                first = exc
+    raise first or last or OSError(_errno.ENOENT, os.strerror(_errno.ENOENT))
+
+
+def _run(argv):
+    problem = isolation_problem()
+    if problem:
+        return _fail(EXIT_NOT_ISOLATED, f"refusing to run: {problem}")
+    try:
+        opts, command = parse_args(argv)
+    except UsageError as exc:
+        return _fail(EXIT_USAGE, f"{exc}; {USAGE}")
+    if opts["help"]:
+        sys.stdout.write(USAGE + "\n")
+        return 0
+    raw = None
+    if opts["filter"]:
+        loaded = _load_filter(opts)
+        if isinstance(loaded, int):
+            return loaded
+        raw, program = loaded
+        if opts["check"]:
+            sys.stdout.write(f"{opts['filter']}: {len(program)} instructions, valid for {native_arch()}\n")
+            return 0
+    try:
+        libc = _libc()  # everything imported before the sandbox: an interpreter outside the Landlock paths works
+    except (ImportError, OSError, AttributeError) as exc:
+        return _fail(EXIT_APPLY, f"no C library interface (_ctypes): {exc}")
+    status_fd = _open_status()
+    try:
+        code = _sandbox(opts, raw, status_fd, libc)
+    finally:
+        if status_fd is not None:
+            os.close(status_fd)
+    if code is not None:
+        return code
+    try:
+        execvp(command[0], command)
+    except OSError as exc:
+        code = 127 if exc.errno == _errno.ENOENT else 126
+        return _fail(code, f"cannot execute {command[0]!r}: {exc.strerror}")
     return 0  # not reached
+
+
+def main(argv=None):
+    try:
+        return _run(sys.argv[1:] if argv is None else list(argv))
+    except Exception as exc:  # noqa: BLE001 - every failure is one line and a documented code, never a traceback
+        return _fail(EXIT_INTERNAL, f"unexpected error: {type(exc).__name__}: {exc}")
 
 
 if __name__ == "__main__":

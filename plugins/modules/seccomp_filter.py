@@ -6,17 +6,22 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: seccomp_filter
-short_description: Compile a socket-family seccomp BPF filter and install it (and its launcher) on disk
+short_description: Compile the agent seccomp BPF filter and install it (and its launcher) on disk
 version_added: 0.1.0
 description:
-  - Compiles the paper's L2 fix (a seccomp filter that makes C(socket(AF_PACKET)) and C(socket(AF_NETLINK)) fail) for
-    a target architecture and writes the raw C(struct sock_filter) array to O(dest), atomically.
+  - Compiles the paper's L2 fix, hardened, for a target architecture and writes the raw C(struct sock_filter) array
+    to O(dest), atomically.
   - The default O(profile=hardened) filter checks C(seccomp_data.arch) first, rejects x32 syscall numbers on x86_64,
-    compares only the low 32 bits of the family argument, denies C(socket(AF_INET, SOCK_PACKET)), applies the same
-    family rules to C(socketpair()), and denies C(io_uring_setup/enter/register). Everything else is allowed.
+    and treats socket address families as an B(allow-list) - C(socket()) and C(socketpair()) succeed only for
+    O(allow_families) (default AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK restricted to O(allow_netlink_protocols)),
+    comparing the low 32 bits of each argument like the kernel does; C(socket(AF_INET, SOCK_PACKET)) is refused.
+  - It refuses new namespaces on every entry point (C(clone) and C(unshare) with any C(CLONE_NEW*) flag, C(setns);
+    C(clone3) returns ENOSYS so the C library falls back to C(clone)), the kernel keyring, access to other processes,
+    BPF/perf/userfaultfd, io_uring, mounts, modules/kexec and other system-administration calls, and odd
+    C(personality) values (O(deny_groups)). Everything else is allowed; threads keep working.
   - O(profile=paper) emits exactly the paper's 7-instruction aarch64 program, for comparison and audit.
   - The output is compatible with C(bwrap --seccomp FD) and with the collection's launcher (O(launcher_dest)), which
-    installs it per process before executing the agent.
+    installs it per process (with a Landlock ruleset, scoped on ABI 6 and later) before executing the agent.
 author: agentsec.nemoclaw contributors (@agentsec)
 extends_documentation_fragment:
   - agentsec.nemoclaw.attributes
@@ -50,20 +55,52 @@ options:
     type: str
     choices: [hardened, paper, paper_translated]
     default: hardened
-  deny_families:
+  allow_families:
     description:
-      - Address families whose C(socket)/C(socketpair) calls are refused, as names (V(AF_PACKET), V(packet)) or numbers.
+      - The only address families whose C(socket)/C(socketpair) calls succeed, as names (V(AF_UNIX), V(unix)) or
+        numbers. Every other family is refused, including families the kernel adds later.
+      - V(AF_NETLINK) in the list allows only the protocols in O(allow_netlink_protocols).
     type: list
     elements: raw
-    default: [AF_PACKET, AF_NETLINK]
-  allow_netlink_protocols:
+    default: [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK]
+    version_added: 0.2.0
+  deny_families:
     description:
-      - Netlink protocols still allowed when V(AF_NETLINK) is denied, e.g. V(NETLINK_ROUTE), which Node.js needs for
-        C(os.networkInterfaces()) (OpenShell relaxed its filter the same way in v0.0.55).
-      - Trade-off - NETLINK_ROUTE also lets a process read (not change, without CAP_NET_ADMIN) routes and addresses.
+      - Families removed from O(allow_families). Kept for 0.1 playbooks; with the allow-list default it is rarely needed.
+      - V(AF_NETLINK) here keeps its 0.1 meaning - netlink is refused except for the protocols listed explicitly in
+        O(allow_netlink_protocols).
+      - The 0.1 default was V([AF_PACKET, AF_NETLINK]); since 0.2 the default is empty, because everything outside
+        O(allow_families) is refused anyway.
     type: list
     elements: raw
     default: []
+  allow_netlink_protocols:
+    description:
+      - Netlink protocols (the third C(socket) argument, low 32 bits) that AF_NETLINK sockets may use.
+      - When omitted, V([NETLINK_ROUTE]) - OpenClaw's gateway and Node.js' C(os.networkInterfaces()) need it for
+        C(getifaddrs()), and OpenShell allows exactly that since v0.0.55 (#1568). NETLINK_ROUTE lets a process read
+        routes and addresses; changing them needs CAP_NET_ADMIN, which the agent does not have.
+      - V([]) refuses every netlink socket (then Node.js agents that enumerate interfaces fail to start).
+      - When O(deny_families) contains V(AF_NETLINK) and this is omitted, all netlink is refused (0.1 behaviour).
+    type: list
+    elements: raw
+  deny_groups:
+    description:
+      - Groups of system calls the hardened filter refuses (the reason for each call is in docs/seccomp.md).
+      - V(namespaces) - C(clone)/C(unshare) with C(CLONE_NEW*) flags, C(setns), and C(clone3) answered with ENOSYS.
+      - V(keyring) - C(add_key), C(keyctl), C(request_key) (the keyring is shared by every process of the uid).
+      - V(process_access) - C(ptrace), C(process_vm_readv/writev), C(kcmp), C(pidfd_getfd), C(process_madvise).
+      - V(kernel_interfaces) - C(bpf), C(perf_event_open), C(userfaultfd).
+      - V(mounts) - C(mount), C(umount2), C(pivot_root), C(chroot) and the new mount API.
+      - V(modules) - C(init_module), C(finit_module), C(delete_module), C(kexec_load), C(kexec_file_load).
+      - V(system) - C(reboot), C(swapon/off), C(acct), setting the clock, host/domain name, C(syslog), C(quotactl),
+        C(vhangup), C(open_by_handle_at) and obsolete calls.
+      - V(personality) - C(personality()) other than the values Docker's default profile allows.
+    type: list
+    elements: str
+    choices: [namespaces, keyring, process_access, kernel_interfaces, mounts, modules, system, personality]
+    default: [namespaces, keyring, process_access, kernel_interfaces, mounts, modules, system, personality]
+    version_added: 0.2.0
   errno:
     description: The errno a denied call returns, as a name or a number in 1..4095.
     type: raw
@@ -80,9 +117,13 @@ options:
   launcher_dest:
     description:
       - Also install the single-file launcher (C(seccomp-launch)) at this path with mode 0755.
+      - Its first line is C(#!/usr/bin/python3 -IS); run it as C(python3 -I -S PATH ...) when the interpreter lives
+        elsewhere. It refuses to run (exit 7) without C(-I -S), because a plain C(python3) runs the agent's user
+        site (C(.pth) files) and C(PYTHON*) variables before the sandbox exists.
     type: path
 notes:
-  - The filter is a deny-list by design (like OpenShell's own); C(seccomp-tools audit) reports that as a permissive default.
+  - Socket families are an allow-list; other system calls are default-allow with targeted denials (like Docker's and
+    OpenShell's filters), so C(seccomp-tools audit) reports a permissive default.
   - The kernel documentation warns that system call filtering is not a sandbox by itself; use it with Landlock,
     namespaces and the proxy.
 seealso:
@@ -98,11 +139,16 @@ EXAMPLES = r"""
     launcher_dest: /opt/agentsec/bin/seccomp-launch
     mode: "0444"
 
-- name: Keep NETLINK_ROUTE for Node.js agents
+- name: Refuse every netlink socket (agents that never enumerate interfaces)
   agentsec.nemoclaw.seccomp_filter:
     arch: aarch64
     dest: /opt/agentsec/etc/agent.bpf
-    allow_netlink_protocols: [NETLINK_ROUTE]
+    allow_netlink_protocols: []
+
+- name: Keep ptrace for a debugging session, everything else as hardened
+  agentsec.nemoclaw.seccomp_filter:
+    dest: /opt/agentsec/etc/agent.bpf
+    deny_groups: [namespaces, keyring, kernel_interfaces, mounts, modules, system, personality]
 
 - name: Show the paper's original program for an audit
   agentsec.nemoclaw.seccomp_filter:
@@ -127,18 +173,18 @@ instructions:
   description: Number of BPF instructions.
   returned: always
   type: int
-  sample: 21
+  sample: 86
 sha256:
   description: SHA-256 of the compiled bytes.
   returned: always
   type: str
 common_path_instructions:
-  description: Instructions executed for a common non-socket syscall (C(getpid)); the paper's filter takes 3.
+  description: Instructions executed for a common syscall without a rule (C(getpid)); the paper's filter takes 3.
   returned: always
   type: int
-  sample: 6
+  sample: 10
 max_non_socket_path_instructions:
-  description: Longest path any syscall other than socket/socketpair/io_uring takes.
+  description: Longest path any syscall without a rule takes (of the syscalls in the collection's table).
   returned: always
   type: int
 rules:
@@ -163,9 +209,14 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _seccomp_tables as T
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import seccomp_launcher
-from ansible_collections.agentsec.nemoclaw.plugins.module_utils._seccomp_policy import PolicyError, compile_policy
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils._seccomp_policy import (
+    ALL_GROUPS,
+    DEFAULT_ALLOW_FAMILIES,
+    PolicyError,
+    compile_policy,
+)
 
-SPECIAL = ("socket", "socketpair", "io_uring_setup", "io_uring_enter", "io_uring_register")
+SHEBANG = b"#!/usr/bin/python3 -IS\n"  # isolated, no site: nothing from HOME, cwd or PYTHON* runs before the sandbox
 
 
 def launcher_source():
@@ -177,7 +228,7 @@ def launcher_source():
             source = fh.read()
     if isinstance(source, str):
         source = source.encode("utf-8")
-    return b"#!/usr/bin/env python3\n" + source
+    return SHEBANG + source
 
 
 def _read(path):
@@ -226,8 +277,10 @@ def main():
             arch=dict(type="str", default="auto", choices=["auto", "aarch64", "x86_64"]),
             dest=dict(type="path"),
             profile=dict(type="str", default="hardened", choices=["hardened", "paper", "paper_translated"]),
-            deny_families=dict(type="list", elements="raw", default=["AF_PACKET", "AF_NETLINK"]),
-            allow_netlink_protocols=dict(type="list", elements="raw", default=[]),
+            allow_families=dict(type="list", elements="raw", default=list(DEFAULT_ALLOW_FAMILIES)),
+            deny_families=dict(type="list", elements="raw", default=[]),
+            allow_netlink_protocols=dict(type="list", elements="raw"),
+            deny_groups=dict(type="list", elements="str", default=list(ALL_GROUPS), choices=list(ALL_GROUPS)),
             errno=dict(type="raw", default="EPERM"),
             mismatched_arch_action=dict(type="str", default="kill_process", choices=["kill_process", "kill_thread", "trap"]),
             deny_io_uring=dict(type="bool", default=True),
@@ -245,11 +298,12 @@ def main():
             module.fail_json(msg=f"arch=auto: {exc}")
     try:
         compiled = compile_policy(arch, p["profile"], p["deny_families"], p["allow_netlink_protocols"], p["errno"],
-                                  p["mismatched_arch_action"], p["deny_io_uring"])
+                                  p["mismatched_arch_action"], p["deny_io_uring"], allow_families=p["allow_families"],
+                                  deny_groups=p["deny_groups"])
     except PolicyError as exc:
         module.fail_json(msg=str(exc))
 
-    others = [n for n in T.SYSCALLS[arch] if n not in SPECIAL]
+    others = [n for n in T.SYSCALLS[arch] if n not in compiled.special]
     result = dict(
         changed=False,
         arch=arch,

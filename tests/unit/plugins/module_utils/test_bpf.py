@@ -9,6 +9,7 @@ from ansible_collections.agentsec.nemoclaw.plugins.module_utils import seccomp_l
 ALLOW = (L.OP_RET_K, 0, 0, L.SECCOMP_RET_ALLOW)
 
 
+@pytest.mark.oracle("self")
 def test_encode_decode_roundtrip_is_8_bytes_per_instruction():
     prog = [(L.OP_LD_W_ABS, 0, 0, 0), (L.BPF_JMP | L.BPF_JEQ, 0, 1, 41), ALLOW, (L.OP_RET_K, 0, 0, 0x50001)]
     raw = L.encode(prog)
@@ -17,15 +18,18 @@ def test_encode_decode_roundtrip_is_8_bytes_per_instruction():
     assert L.decode(raw) == prog
 
 
+@pytest.mark.oracle("self")
 @pytest.mark.parametrize(("raw", "message"), [
     (b"", "empty"),
     (b"\x06\x00\x00\x00\x00\x00\xff", "not a multiple of 8"),
 ])
+@pytest.mark.oracle("self")
 def test_decode_rejects_empty_and_truncated(raw, message):
     with pytest.raises(L.FilterError, match=message):
         L.decode(raw)
 
 
+@pytest.mark.oracle("self")
 @pytest.mark.parametrize(("prog", "message"), [
     ([(L.OP_LD_W_ABS, 0, 0, 2), ALLOW], "4-byte aligned"),
     ([(L.OP_LD_W_ABS, 0, 0, 64), ALLOW], "inside seccomp_data"),
@@ -37,15 +41,18 @@ def test_decode_rejects_empty_and_truncated(raw, message):
     ([ALLOW] * 4097, "1..4096"),
     ([], "1..4096"),
 ])
+@pytest.mark.oracle("self")
 def test_validator_enforces_kernel_rules(prog, message):
     with pytest.raises(L.FilterError, match=message):
         L.validate(prog)
 
 
+@pytest.mark.oracle("self")
 def test_validator_accepts_4096_instructions():
     assert L.validate([ALLOW] * 4096)
 
 
+@pytest.mark.oracle("self")
 def test_interpreter_counts_and_compares_unsigned():
     prog = [(L.OP_LD_W_ABS, 0, 0, 16), (L.BPF_JMP | L.BPF_JGE, 0, 1, 0x80000000),
             (L.OP_RET_K, 0, 0, 1), (L.OP_RET_K, 0, 0, 2)]
@@ -56,6 +63,7 @@ def test_interpreter_counts_and_compares_unsigned():
                        L.seccomp_data(0, 0, [0x1_00000010])) == (9, 3)
 
 
+@pytest.mark.oracle("self")
 def test_interpreter_and_jset_and_ja():
     prog = [(L.OP_LD_W_ABS, 0, 0, 24), (L.OP_AND_K, 0, 0, 0xF), (L.BPF_JMP | L.BPF_JSET, 0, 1, 8),
             (L.BPF_JMP | L.BPF_JA, 0, 0, 1), ALLOW, (L.OP_RET_K, 0, 0, 3)]
@@ -63,12 +71,14 @@ def test_interpreter_and_jset_and_ja():
     assert L.interpret(prog, L.seccomp_data(0, 0, [0, 2]))[0] == L.SECCOMP_RET_ALLOW
 
 
+@pytest.mark.oracle("self")
 def test_seccomp_data_negative_nr_is_all_ones():
     prog = [(L.OP_LD_W_ABS, 0, 0, 0), (L.BPF_JMP | L.BPF_JEQ, 0, 1, 0xFFFFFFFF), (L.OP_RET_K, 0, 0, 1), ALLOW]
     assert L.interpret(prog, L.seccomp_data(-1, 0))[0] == 1
     assert L.interpret(prog, L.seccomp_data(0xFFFFFFFF, 0))[0] == 1
 
 
+@pytest.mark.oracle("self")
 def test_assembler_resolves_forward_labels_and_rejects_bad_jumps():
     asm = B.Assembler()
     asm.load(0)
@@ -95,6 +105,7 @@ def test_assembler_resolves_forward_labels_and_rejects_bad_jumps():
         far.assemble()
 
 
+@pytest.mark.oracle("self")
 def test_disassembler_prints_paper_style_lines():
     lines = B.disassemble([(L.OP_LD_W_ABS, 0, 0, 16), (L.BPF_JMP | L.BPF_JEQ, 2, 0, 17), ALLOW, (L.OP_RET_K, 0, 0, 0x50001)])
     assert lines[0] == "[0] BPF_LD_W_ABS offset=16 -- load args[0] low word"
@@ -103,6 +114,7 @@ def test_disassembler_prints_paper_style_lines():
     assert lines[3] == "[3] BPF_RET k=0x00050001 -- ERRNO(EPERM)"
 
 
+@pytest.mark.oracle("self")
 def test_action_names():
     assert L.action_name(L.SECCOMP_RET_KILL_PROCESS) == "KILL_PROCESS"
     assert L.action_name(L.SECCOMP_RET_ERRNO | 13) == "ERRNO(EACCES)"
