@@ -81,7 +81,7 @@ def entry_argv(container, default="sleep infinity"):
 
 
 def launcher_flags(opts):
-    flags = []
+    flags = ["--quiet"]  # the prctl fallback note would precede every session's output
     if opts.get("l2"):
         flags += ["--filter", FILTER]
     if opts.get("l1"):

@@ -25,7 +25,8 @@ with ABI >= 6 also scoped: no signals to and no abstract unix sockets of process
 a raised ``Seccomp_filters``; read through a descriptor opened before Landlock, so /proc need not be in the
 ruleset), then execvp(COMMAND). If an outer filter refuses seccomp(SECCOMP_SET_MODE_FILTER) (OpenShell v0.0.26
 blocks it for agents) and the process is single-threaded, the launcher falls back to prctl(PR_SET_SECCOMP), which
-installs the same filter for the calling thread, and says so on stderr.
+installs the same filter for the calling thread, and says so on stderr (unless --quiet, which silences notes
+but never failures).
 
 Every failure is one line on stderr (``seccomp-launch: ...``) and one of these exit codes:
   2 bad usage or unreadable filter file      3 invalid filter
@@ -389,9 +390,9 @@ def _add_path_rule(libc, ruleset_fd, path, allowed):
 
 # --- command line ----------------------------------------------------------------------------------------
 USAGE = ("usage: seccomp-launch --filter FILE [--allow-unchecked-arch] [--landlock-ro PATH]... [--landlock-rw PATH]... "
-         "[--landlock-required] [--no-landlock-scope] [--check] -- COMMAND [ARG...]")
+         "[--landlock-required] [--no-landlock-scope] [--quiet] [--check] -- COMMAND [ARG...]")
 FLAGS = {"--allow-unchecked-arch": "allow_unchecked_arch", "--landlock-required": "landlock_required",
-         "--no-landlock-scope": "no_landlock_scope", "--check": "check"}
+         "--no-landlock-scope": "no_landlock_scope", "--check": "check", "--quiet": "quiet"}
 VALUED = {"--filter": "filter", "--landlock-ro": "landlock_ro", "--landlock-rw": "landlock_rw"}
 EXIT_USAGE, EXIT_INVALID, EXIT_ARCH, EXIT_APPLY, EXIT_CHECK, EXIT_NOT_ISOLATED, EXIT_INTERNAL = 2, 3, 4, 5, 6, 7, 8
 
@@ -458,8 +459,12 @@ def _fail(code, message):
     return code
 
 
+QUIET = []  # set by --quiet: informational notes are not written (failures always are)
+
+
 def _note(message):
-    sys.stderr.write(f"seccomp-launch: {message}\n")
+    if not QUIET:
+        sys.stderr.write(f"seccomp-launch: {message}\n")
 
 
 def _load_filter(opts):
@@ -554,6 +559,8 @@ def _run(argv):
     if opts["help"]:
         sys.stdout.write(USAGE + "\n")
         return 0
+    if opts["quiet"]:
+        QUIET.append(True)
     raw = None
     if opts["filter"]:
         loaded = _load_filter(opts)

@@ -102,7 +102,7 @@ options:
     description: World-writable directories outside the Landlock allow-list; a create must fail with EACCES.
     type: list
     elements: path
-    default: [/dev/shm, /var/tmp]
+    default: [/dev/shm]
   writable_paths:
     description: Paths the agent must be able to write.
     type: list
@@ -147,6 +147,25 @@ options:
     description: Seconds one sandbox may take to answer.
     type: float
     default: 120
+  residual:
+    description:
+      - Check ids the target leaves open by design (the target contract's C(residual)), each with the reason. Such a
+        finding keeps its status, gets a C(residual) field with the reason, and does not count for O(fail_on).
+    type: dict
+    default: {}
+  unlisted_port:
+    description: A port the policy does not list for O(allowed_host); a CONNECT to it must be refused (L4.port_scope).
+    type: int
+    default: 8443
+  allowed_http:
+    description: The allowed host on plain HTTP (C(host[:port]), default O(allowed_host) on port 80), for L4.authority.
+    type: str
+  denied_http:
+    description: The denied host on plain HTTP (default O(denied_host) on port 80), for L4.authority.
+    type: str
+  allowed_ip:
+    description: The address O(allowed_host) resolves to; a CONNECT to the literal must be refused (L4.ip_literal).
+    type: str
   hook_scan_paths:
     description: Agent-writable paths searched for interpreter start-up hooks (L1.startup_hooks).
     type: list
@@ -263,20 +282,16 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_exec, _verify
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_exec, _verify, _verify_proxy
 
-HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout")
+_verify.register(_verify_proxy)
+
+HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout", "residual")
 
 
 def probe_modules():
-    """The modules piped into a sandbox, in import order (the proxy probes when the collection has them)."""
-    mods = [_verify]
-    try:
-        from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify_proxy  # noqa: PLC0415
-        mods.append(_verify_proxy)
-    except ImportError:
-        pass
-    return mods
+    """The modules piped into a sandbox, in import order: the core probes and the proxy probes."""
+    return [_verify, _verify_proxy]
 
 
 def host_mode(module, params, check_ids):
@@ -298,6 +313,9 @@ def host_mode(module, params, check_ids):
     for name, res in results.items():
         if "error" in res:
             errors.append(f"{name}: {res['error']}")
+        else:
+            _verify.mark_residual(res["findings"], params["residual"])
+            res["layers"] = _verify.summarize(res["findings"])
     failed = [f"{n}:{c}" for n, r in results.items() for c in r.get("failed_checks", [])]
     bad = [f"{n}:{c}" for n, r in results.items() for c in _verify.failing(r.get("findings", []), params["fail_on"])]
     result = dict(changed=False, sandboxes=results, errors=errors, failed_checks=failed,
@@ -329,7 +347,7 @@ def main():
             inference_host=dict(type="str", default="inference.local"),
             expected_model=dict(type="str"),
             ro_paths=dict(type="list", elements="path", default=["/usr", "/root", "/etc"]),
-            landlock_probe_paths=dict(type="list", elements="path", default=["/dev/shm", "/var/tmp"]),
+            landlock_probe_paths=dict(type="list", elements="path", default=["/dev/shm"]),
             writable_paths=dict(type="list", elements="path", default=["/sandbox", "/tmp"]),
             config_scan_paths=dict(type="list", elements="path", default=["/sandbox/.openclaw", "/sandbox/.nemoclaw", "/sandbox/.config", "/tmp"]),
             hook_scan_paths=dict(type="list", elements="path", default=["/sandbox", "/tmp", "/var/tmp"]),
@@ -340,6 +358,11 @@ def main():
             python=dict(type="str", default="/usr/bin/python3"),
             environment=dict(type="dict", default={}),
             exec_timeout=dict(type="float", default=120),
+            residual=dict(type="dict", default={}),
+            unlisted_port=dict(type="int", default=8443),
+            allowed_http=dict(type="str"),
+            denied_http=dict(type="str"),
+            allowed_ip=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -356,6 +379,7 @@ def main():
         host_mode(module, params, check_ids)
     start = time.monotonic()
     findings, vantage = _verify.run_checks(params, check_ids)
+    _verify.mark_residual(findings, params["residual"])
     result = dict(
         changed=False,
         findings=findings,

@@ -29,8 +29,9 @@ GRPC_ENDPOINT = "http://openshell.openshell.svc.cluster.local:8080"  # values.ya
 VERSION = os.environ.get("OPENSHELL_STANDIN_VERSION", "0.0.26")
 DEFAULT_IMAGE = os.environ.get("OPENSHELL_STANDIN_SANDBOX_IMAGE", "agentsec/openshell-sandbox-base:0.0.26")
 COMMUNITY = "ghcr.io/nvidia/openshell-community/sandboxes/"  # the community registry prefix of `--from <name>`
-KNOWN_GAPS = {"landlock_unenforced", "netlink_open", "filter_bypasses", "ca_missing", "inference_dns", "writable_root",
-              "direct_egress", "port_any", "host_header", "tls_strict_detect", "inference_models_any"}
+KNOWN_GAPS = {"landlock_unenforced", "netlink_open", "clone_newuser", "clone3_open", "missing_blocks", "no_sock_packet",
+              "ca_missing", "inference_dns", "writable_root", "direct_egress", "port_any", "host_header", "tls_strict_detect",
+              "inference_models_any"}
 
 
 class GatewayError(Exception):

@@ -172,8 +172,9 @@ class Cluster:
                     log(f"controller: pod {ns}/{name} refused: {exc.message}")
                     self.set_ready(sb, False, "ReconcilerError", exc.message)
                 continue
-            pod_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                            for c in (pod.get("status") or {}).get("conditions") or [])
+            # a terminating pod is not Ready (the kubelet drops readiness when termination starts)
+            pod_ready = not pod["metadata"].get("deletionTimestamp") and any(
+                c.get("type") == "Ready" and c.get("status") == "True" for c in (pod.get("status") or {}).get("conditions") or [])
             why = (pod.get("status") or {}).get("message")
             message = "Pod is Ready" if pod_ready else f"Pod is not Ready{': ' + why if why else ''}"
             self.set_ready(sb, pod_ready, "DependenciesReady" if pod_ready else "DependenciesNotReady",
