@@ -71,8 +71,8 @@ def _keys(tree, out: set, child=("suboptions", "contains", "options")) -> set:
 
 
 def _plugin_doc(path: pathlib.Path):
-    doc, _, returns, _ = get_docstring(str(path), fragment_loader, collection_name="agentsec.nemoclaw")
-    return doc or {}, returns or {}
+    found = get_docstring(str(path), fragment_loader, collection_name="agentsec.nemoclaw")
+    return found[0] or {}, found[2] or {}
 
 
 def module_options() -> dict[str, set]:
@@ -104,7 +104,7 @@ def plugin_names() -> set:
         module = importlib.import_module(f"ansible_collections.agentsec.nemoclaw.plugins.filter.{path.stem}")
         names |= set(module.FilterModule().filters())
     for path in sorted((ROOT / "plugins" / "connection").glob("*.py")):
-        doc, _ = _plugin_doc(path)
+        doc = _plugin_doc(path)[0]
         names.add(path.stem)
         for name, spec in (doc.get("options") or {}).items():
             names |= {name} | {v["name"] for v in spec.get("vars") or []}
@@ -279,7 +279,7 @@ def _documented_words() -> set:
     words = set()
     for path in DOCS:
         prose, fenced = _split(path)
-        for code in [*INLINE.findall(prose), *(text for _, text in fenced)]:
+        for code in [*INLINE.findall(prose), *(text for number, text in fenced)]:
             words |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
     return words
 

@@ -109,7 +109,7 @@ def _playbook(base: Path, cases: dict[str, tuple[Path, dict]]) -> dict:
                            "-e", json.dumps({"ansible_python_interpreter": sys.executable})],
                           env=env, capture_output=True, text=True, check=False, cwd=ROOT, timeout=300)
     assert "{" in done.stdout, done.stdout + done.stderr
-    report, _ = json.JSONDecoder().raw_decode(done.stdout[done.stdout.index("{"):])  # profile_tasks may follow
+    report = json.JSONDecoder().raw_decode(done.stdout[done.stdout.index("{"):])[0]  # profile_tasks may follow
     results = {}
     for play in report["plays"]:
         results[play["play"]["name"]] = play["tasks"][0]["hosts"]["localhost"]
@@ -168,12 +168,12 @@ def rendered(tmp_path_factory):
     (base / "com.apple").write_text(APPLE_ANCHOR)
     (base / "pf.conf").write_text(APPLE_PF_CONF.format(apple=base / "com.apple"))
     cases = {"real": (TEMPLATE, {})}
-    for case, (old, new), *_ in MUTATIONS:
-        path = base / f"{case}.pf.j2"
-        path.write_text(_mutate(TEMPLATE.read_text(), old, new))
-        cases[case] = (path, {})
-    for case, task_vars, _ in BAD_INPUTS:
-        cases[case] = (TEMPLATE, task_vars)
+    for mutation in MUTATIONS:
+        path = base / f"{mutation[0]}.pf.j2"
+        path.write_text(_mutate(TEMPLATE.read_text(), *mutation[1]))
+        cases[mutation[0]] = (path, {})
+    for bad in BAD_INPUTS:
+        cases[bad[0]] = (TEMPLATE, bad[1])
     return base, _playbook(base, cases)
 
 
@@ -213,7 +213,7 @@ def test_mutated_template_is_refused(rendered, pf, case, mutation, message, need
 @pytest.mark.parametrize("case,mutation,message,needle,rule,gap_accepts",
                          [m for m in MUTATIONS if m[5]], ids=[m[0] for m in MUTATIONS if m[5]])
 def test_gap_stand_in_let_these_through(rendered, gap_bin, tmp_path, case, mutation, message, needle, rule, gap_accepts):
-    base, _ = rendered
+    base = rendered[0]
     old = Pf(tmp_path, gap_bin).run("-nf", base / f"{case}.rendered")
     assert old.returncode == 0, f"the pre-parser stand-in already refused {case}: {old.stderr}"
 
@@ -246,13 +246,13 @@ def test_mutated_pf_conf_block_is_refused(tmp_path, pf):
     ("ok_if = \"lo0\"\npass in on $ok_if proto tcp from any \\\n  to any port 11434\n", []),
     ("pass in on $nope all\n", [(1, "macro 'nope' not defined"), (1, "syntax error")]),
     ("block drop in quick log all\nblock drop in log quick all\npass log quick in all\n", [(3, "syntax error")]),
-    ("pass in all\nset block-policy drop\n", [(2, "Rules must be in order: options, normalization, queueing, "
-                                                   "translation, filtering")]),
+    ("pass in all\nset block-policy drop\n",
+     [(2, "Rules must be in order: options, normalization, queueing, translation, filtering")]),
     ("set require-order no\npass in all\nset block-policy drop\n", []),
     ("set skip on lo0\nset skip on { lo0 en0 }\nset skip lo0\n", [(3, "syntax error")]),
     ("table <t> { 10.0.0.1 - 10.0.0.9 }\n", [(1, "address ranges are not permitted inside tables")]),
-    ("anchor\nanchor \"_x\"\n", [(1, "anchors without explicit rules must specify a name"),
-                                  (2, "anchor names beginning with '_' are reserved for internal use")]),
+    ("anchor\nanchor \"_x\"\n",
+     [(1, "anchors without explicit rules must specify a name"), (2, "anchor names beginning with '_' are reserved for internal use")]),
     ('pass in proto tcp from any to any port 80 label "a # b"\n', []),
     ("pass in proto tcp from any to any port 80 keep\n", [(1, "syntax error")]),
 ], ids=["lists-and-ranges", "macro-and-continuation", "undefined-macro", "log-quick-order", "rule-order",
