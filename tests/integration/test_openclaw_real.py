@@ -253,7 +253,7 @@ def filter_verdict(files_dir, family, type_, proto=0):
     from ansible_collections.agentsec.nemoclaw.plugins.module_utils import seccomp_launcher as L
 
     program = L.decode((files_dir / "agent.bpf").read_bytes())
-    ret, _ = L.interpret(program, L.seccomp_data(T.SYSCALLS["x86_64"]["socket"], L.AUDIT_ARCH["x86_64"], (family, type_, proto)))
+    ret = L.interpret(program, L.seccomp_data(T.SYSCALLS["x86_64"]["socket"], L.AUDIT_ARCH["x86_64"], (family, type_, proto)))[0]
     return "EPERM" if ret & L.SECCOMP_RET_ACTION_FULL == L.SECCOMP_RET_ERRNO else None
 
 

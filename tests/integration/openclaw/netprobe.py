@@ -68,7 +68,7 @@ def messages(data):
 def ack(sock, request):
     """Send one request with NLM_F_ACK and return "ok" or the errno name of the kernel's answer."""
     sock.send(request)
-    for _ in range(16):  # bounded: an ack arrives in the first datagram
+    for _attempt in range(16):  # bounded: an ack arrives in the first datagram
         for kind, body in messages(sock.recv(65536)):
             if kind == NLMSG_ERROR:
                 code = -struct.unpack_from("=i", body)[0]
@@ -79,7 +79,7 @@ def ack(sock, request):
 def getlink_dump(sock):
     sock.send(nlmsg(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, struct.pack("=BBHiII", socket.AF_UNSPEC, 0, 0, 0, 0, 0)))
     links = 0
-    for _ in range(64):  # bounded
+    for _batch in range(64):  # bounded
         for kind, body in messages(sock.recv(65536)):
             if kind == NLMSG_DONE:
                 return links
