@@ -17,7 +17,8 @@ description:
     their values from this lookup, so each concept has one owner (docs/targets.md).
   - Values may be per platform (a mapping with C(Darwin)/C(Linux) keys, chosen by C(ansible_facts.system)) and may
     contain the placeholders C({home}) (C(nemoclaw_user_home), else C(ansible_facts.user_dir)), C({gateway})
-    (C(nemoclaw_gateway), else the target's C(openshell.gateway)) and C({openshell}) (the resolved C(openshell.bin)).
+    (C(nemoclaw_gateway), else the target's C(openshell.gateway)), C({lab_dir}) (C(nemoclaw_lab_dir), else
+    C(/var/lib/agentsec-lab)) and C({openshell}) (the resolved C(openshell.bin)).
 options:
   _terms:
     description: Dotted keys into the target file (C(openshell.bin), C(cluster.crd.namespace), C(layers)); none returns the whole resolved contract.
@@ -87,7 +88,7 @@ def is_platform(value):
     return isinstance(value, dict) and bool(value) and set(value) <= {"Darwin", "Linux"}
 
 
-def resolve(contract, platform, home, gateway):
+def resolve(contract, platform, home, gateway, lab_dir="/var/lib/agentsec-lab"):
     """Choose per-platform values and fill the placeholders; pure, unit-tested."""
     def pick(value):
         if is_platform(value):
@@ -117,7 +118,7 @@ def resolve(contract, platform, home, gateway):
                     raise AnsibleLookupError(f"target {contract['name']!r} needs the user's home for {value!r}: set "
                                              "nemoclaw_user_home or gather facts")
                 value = value.replace("{home}", home)
-            value = value.replace("{gateway}", gateway)
+            value = value.replace("{gateway}", gateway).replace("{lab_dir}", lab_dir)
             if openshell is not None:
                 value = value.replace("{openshell}", openshell)
         return value
@@ -144,5 +145,6 @@ class LookupModule(LookupBase):
         platform = self.get_option("platform") or facts.get("system") or variables.get("ansible_system")
         home = self._templar.template(variables.get("nemoclaw_user_home", "")) or facts.get("user_dir", "")
         gateway = self._templar.template(variables.get("nemoclaw_gateway", ""))
-        contract = resolve(load(name), platform, home, gateway)
+        lab_dir = self._templar.template(variables.get("nemoclaw_lab_dir", "")) or "/var/lib/agentsec-lab"
+        contract = resolve(load(name), platform, home, gateway, lab_dir)
         return [dig(contract, term) for term in terms] if terms else [contract]
