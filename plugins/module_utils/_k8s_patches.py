@@ -81,6 +81,9 @@ def entry_argv(container, default="sleep infinity"):
 
 
 def launcher_flags(opts):
+    """The launcher's arguments for the enabled layers; empty when neither L1 nor L2 asks for the launcher."""
+    if not (opts.get("l1") or opts.get("l2")):
+        return []
     flags = ["--quiet"]  # the prctl fallback note would precede every session's output
     if opts.get("l2"):
         flags += ["--filter", FILTER]

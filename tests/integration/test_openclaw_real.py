@@ -3,8 +3,8 @@ container whose network namespace has only loopback (issue 13, "The real agent s
 
 What runs: ``openclaw gateway run`` and ``openclaw agent --agent main`` (openclaw@2026.3.11 on Node 22.22.0, the
 release NemoClaw's sandbox image installs, and openclaw@2026.9.6 on Node 24.16.0), each started through the same
-wrapper the hardening role's docker backend puts in front of agent processes (built here by
-``_docker_hardening.hardened_fields``), with the filter file and launcher written by the role's own module
+launcher the hardened pod template puts in front of the agent's entry (built here from ``_k8s_patches``), with the
+filter file and launcher written by the role's own module
 (``agentsec.nemoclaw.seccomp_filter``, run through ansible-core at test time, so the test follows whatever the
 worktree's compiler and launcher are). The model is ``openclaw/fake_model.py`` on 127.0.0.1 in the same namespace: it
 asks for one ``exec`` tool call that prints ``/proc/self/status`` fields, ``id -u`` and ``openclaw/netprobe.py``.
@@ -39,7 +39,7 @@ import uuid
 import pytest
 import yaml
 
-from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _docker_hardening as D
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _k8s_patches as K
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HERE = pathlib.Path(__file__).resolve().parent / "openclaw"
@@ -77,6 +77,9 @@ pytestmark = [
 
 # --- configuration -------------------------------------------------------------------------------------------------
 
+WRAPPER_ENV = "AGENTSEC_TEST_WRAPPER"  # the driver starts the agent processes behind this JSON argv prefix
+
+
 @functools.cache
 def role_defaults():
     return yaml.safe_load(ROLE_DEFAULTS.read_text())
@@ -89,7 +92,7 @@ def landlock_lists(case):
     if case in ("shipped", "unhardened"):
         return ro, rw
     add_ro = {"/sys/fs/cgroup": "Node reads its cgroup memory limit (libuv uv_get_constrained_memory) to size the heap"}
-    add_rw = {"/var/tmp": "a tmpfs the role mounts (hardening_tmpfs); SQLite puts temp files there, 2026.9.6 fails without it"}
+    add_rw = {"/var/tmp": "an emptyDir the hardened pod mounts; SQLite puts temp files there, 2026.9.6 fails without it"}
     if case == "var-tmp-missing":
         add_rw = {}
     if case == "no-cgroup":
@@ -163,18 +166,18 @@ def _files_dir(root, protocols):
 
 
 def hardened_fields(root, case, bundle_dir):
-    """The container fields the role's docker backend would set (read-only root, tmpfs, mounts, wrapper)."""
-    original = {"read_only": False, "tmpfs": [f"/sandbox:uid={AGENT_UID},gid={AGENT_UID},mode=0700"], "etc_hosts": {},
-                "mounts": [{"type": "bind", "source": str(bundle_dir), "target": BUNDLE_MOUNT, "read_only": True},
-                           {"type": "bind", "source": str(HERE), "target": TEST_MOUNT, "read_only": True}],
-                "wrapper": ""}
+    """What the hardened pod template gives the agent (plugins/module_utils/_k8s_patches.py): a read-only root with
+    writable /tmp /run /var/log /var/tmp, the filter and launcher mounted read-only at /usr/local/lib/agentsec, and the
+    agent's entry started through the launcher with the role's Landlock lists."""
     ro, rw = landlock_lists(case)
-    options = {"l1": True, "l2": True, "tmpfs": role_defaults()["hardening_tmpfs"], "landlock_ro": ro, "landlock_rw": rw,
-               "files_dir": str(_files_dir(str(root), tuple(netlink_protocols(case))))}
-    fields, _changes = D.hardened_fields(original, options, None)
-    if case == "unhardened":  # the same container without the launcher: the control
-        fields["wrapper"] = "[]"
-    return fields
+    files = _files_dir(str(root), tuple(netlink_protocols(case)))
+    tmpfs = [f"/sandbox:uid={AGENT_UID},gid={AGENT_UID},mode=0700", *(f"{path}:mode=1777" for path in K.EMPTY_DIRS)]
+    mounts = [{"type": "bind", "source": str(bundle_dir), "target": BUNDLE_MOUNT, "read_only": True},
+              {"type": "bind", "source": str(HERE), "target": TEST_MOUNT, "read_only": True},
+              {"type": "bind", "source": str(files), "target": K.MOUNT_DIR, "read_only": True}]
+    wrapper = [] if case == "unhardened" else [K.LAUNCHER, *K.launcher_flags({"l1": True, "l2": True, "landlock_ro": ro,
+                                                                              "landlock_rw": rw}), "--"]
+    return {"read_only": True, "tmpfs": tmpfs, "mounts": mounts, "wrapper": json.dumps(wrapper)}
 
 
 def docker_run(fields, command, extra=(), timeout=300):
@@ -188,7 +191,7 @@ def docker_run(fields, command, extra=(), timeout=300):
         cmd += ["--tmpfs", t]
     for m in fields["mounts"]:
         cmd += ["--mount", f"type=bind,source={m['source']},target={m['target']}" + (",readonly" if m["read_only"] else "")]
-    env = {**OPENCLAW_ENV, D.WRAPPER_ENV: fields["wrapper"]}
+    env = {**OPENCLAW_ENV, WRAPPER_ENV: fields["wrapper"]}
     for k, v in env.items():
         cmd += ["-e", f"{k}={v}"]
     cmd += [*extra, BASE_IMAGE, *command]

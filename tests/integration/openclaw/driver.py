@@ -1,8 +1,8 @@
 """Runs inside the test container (stdlib only): the fake model, the OpenClaw gateway and one agent turn.
 
 The agent processes (``openclaw gateway run`` and ``openclaw agent``) are started through the wrapper in
-``OPENSHELL_AGENT_WRAPPER`` (a JSON argv prefix, the variable and format the hardening role's docker backend sets;
-plugins/module_utils/_docker_hardening.py WRAPPER_ENV), i.e. under the collection's seccomp/Landlock launcher. The fake
+``AGENTSEC_TEST_WRAPPER`` (a JSON argv prefix: the launcher the hardened pod template puts in front of the agent's
+entry, plugins/module_utils/_k8s_patches.py), i.e. under the collection's seccomp/Landlock launcher. The fake
 model server is the "outside" inference endpoint and is not wrapped. Every wait is bounded. The last line on stdout is
 one JSON object with what happened; the test decides.
 """
@@ -122,7 +122,7 @@ def main(argv=None):
     p.add_argument("--turn-timeout", type=float, default=150)
     args = p.parse_args(argv)
 
-    wrapper = json.loads(os.environ.get("OPENSHELL_AGENT_WRAPPER") or "[]")
+    wrapper = json.loads(os.environ.get("AGENTSEC_TEST_WRAPPER") or "[]")
     home = pathlib.Path(os.environ["HOME"])
     (home / ".openclaw").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.config, home / ".openclaw" / "openclaw.json")
