@@ -141,6 +141,14 @@ class Store:
 
     # ---- validation --------------------------------------------------------------------------------------------
     def _check(self, obj, strict):
+        """Validate a main-resource write; a status subresource's status is not part of it (carried over)."""
+        status = obj.pop("status", None) if obj.get("kind") in STATUS_SUBRESOURCE else None
+        obj, warnings = self._check_all(obj, strict)
+        if status is not None:
+            obj["status"] = status
+        return obj, warnings
+
+    def _check_all(self, obj, strict):
         kind = obj.get("kind")
         if kind not in BY_KIND:
             raise ApiError(400, "BadRequest", f"no matches for kind \"{kind}\" in version \"{obj.get('apiVersion')}\"")
@@ -235,10 +243,13 @@ class Store:
         return stored, warnings, "configured" if changed else "unchanged"
 
     def update_status(self, kind, namespace, name, status):
+        """The /status subresource: the new status is validated like the rest of the object."""
         with self._locked(True) as data:
             cur = data["objects"].get(_key(kind, namespace, name))
             if cur is None or cur.get("status") == status:
                 return
+            if "/" in cur["apiVersion"]:
+                self._check_all({**copy.deepcopy(cur), "status": status}, strict=True)
             cur["status"] = status
             data["rv"] += 1
             cur["metadata"]["resourceVersion"] = str(data["rv"])
