@@ -106,6 +106,7 @@ def resolve(contract, platform, home, gateway, lab_dir="/var/lib/agentsec-lab"):
 
     picked = pick(contract)
     gateway = gateway or picked["openshell"]["gateway"]
+    picked["openshell"]["gateway"] = gateway  # nemoclaw_gateway is the one owner of the gateway's name
 
     def fill(value, openshell=None):
         if isinstance(value, dict):

@@ -264,9 +264,13 @@ def configmap_plan(kube, module, hardened_after):
     needs_launcher = p["state"] == "present" and (p["l1"] or p["l2"])
     current, _err = kube.get("configmap", K.CONFIGMAP, "-n", ns)
     if needs_launcher:
-        for what in ("launcher_path",) + (("filter_path",) if p["l2"] else ()):
-            if not p[what] or not os.path.isfile(p[what]):
-                module.fail_json(msg=f"{what} {p[what]!r} is not a file on this host: compile it first with agentsec.nemoclaw.seccomp_filter")
+        missing = [w for w in ("launcher_path",) + (("filter_path",) if p["l2"] else ()) if not p[w] or not os.path.isfile(p[w])]
+        if missing and module.check_mode:  # check mode on a fresh host: the role's compile step did not write them
+            if current is None:
+                plans.append(({"metadata": {"name": K.CONFIGMAP, "namespace": ns}}, "create (not compiled yet in check mode)"))
+            return plans + coredns_plan(kube, p, hardened_after)
+        for what in missing:
+            module.fail_json(msg=f"{what} {p[what]!r} is not a file on this host: compile it first with agentsec.nemoclaw.seccomp_filter")
         with open(p["launcher_path"], encoding="utf-8") as fh:
             launcher = fh.read()
         filter_bytes = b""
@@ -278,6 +282,12 @@ def configmap_plan(kube, module, hardened_after):
             plans.append((want, "replace" if current else "create"))
     elif current is not None and not hardened_after:
         plans.append((current, "delete"))
+    return plans + coredns_plan(kube, p, hardened_after)
+
+
+def coredns_plan(kube, p, hardened_after):
+    """Our key in kube-system/coredns-custom (other keys are left alone)."""
+    plans = []
     coredns, _err = kube.get("configmap", "coredns-custom", "-n", "kube-system")
     entry = K.coredns_custom(p["inference_address"])
     key = next(iter(entry["data"]))
@@ -354,7 +364,7 @@ def main():
                 module.fail_json(msg=f"sandbox {name}: the API server refuses the {'hardened' if p['state'] == 'present' else 'restored'} "
                                      f"Sandbox (server dry run, nothing changed): {err[-600:]}", configmaps=cms)
     for obj, action in cm_plans:
-        if action != "delete":
+        if action in ("create", "replace"):
             _obj, err = kube.write(action, obj, dry_run=True)
             if _obj is None:
                 module.fail_json(msg=f"ConfigMap {obj['metadata']['name']}: the API server refuses it (dry run): {err[-400:]}")

@@ -36,6 +36,7 @@ def test_platform_values_and_placeholders():
     assert mac["docker"]["socket"] == "unix:///Users/agentsec/.docker/run/docker.sock"
     assert linux["docker"]["socket"] == "unix:///var/run/docker.sock"
     assert linux["cluster"]["container"] == "openshell-cluster-nemoclaw"
+    assert T.resolve(T.load("lab"), "Linux", "", "other")["openshell"]["gateway"] == "other"
     assert linux["sandbox"]["exec"][0] == "/home/agent/.local/bin/openshell"
     lab = T.resolve(T.load("lab"), "Linux", "", "", "/var/lib/agentsec-x")
     assert lab["openshell"]["environment"] == {"DOCKER_HOST": "unix:///var/run/docker.sock", "XDG_CONFIG_HOME": "/var/lib/agentsec-x/config"}
