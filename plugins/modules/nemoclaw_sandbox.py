@@ -16,8 +16,9 @@ description:
     So the guard stays outside NemoClaw.
   - The sandbox counts as present when C(openshell sandbox list) shows it C(Ready) B(and) it is registered in
     C(~/.nemoclaw/sandboxes.json). Otherwise it is onboarded (with C(NEMOCLAW_RECREATE_SANDBOX=1) when the name is
-    registered, i.e. the sandbox went missing or is not Ready). O(recreate=true) forces a new onboarding, which
-    deletes and recreates the sandbox.
+    registered, i.e. the sandbox went missing or is not Ready, or when openshell lists it but it is not registered,
+    which v0.0.21 would reuse without registering). O(recreate=true) forces a new onboarding, which deletes and
+    recreates the sandbox.
   - NemoClaw's own output is returned with the given secrets, Bearer tokens and the dashboard's C(#token=...) (the
     OpenClaw gateway token its summary prints) masked.
   - Onboarding can leave a route that does not work (v0.0.21 checks only that one is configured), so afterwards
@@ -388,11 +389,15 @@ def main():
             sb.verify(result)
         module.exit_json(**result)
 
-    recreate = before["registered"] or p["recreate"]
+    # A live but unregistered sandbox needs the recreate too: NemoClaw v0.0.21 would reuse it as it is and never
+    # register it (src/lib/onboard.ts:3088-3096 returns before registerSandbox @db3453b5).
+    recreate = before["registered"] or bool(before["phase"]) or p["recreate"]
     if p["recreate"]:
         reason = "recreate was requested"
     elif before["registered"]:
         reason = f"'{sb.name}' is registered but its phase is {before['phase'] or 'missing'}"
+    elif before["phase"]:
+        reason = f"'{sb.name}' is listed by openshell ({before['phase']}) but not registered with NemoClaw"
     else:
         reason = f"'{sb.name}' is not registered with NemoClaw"
     result.update(changed=True, action="recreated" if recreate else "onboarded", reason=reason)

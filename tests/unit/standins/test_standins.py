@@ -693,6 +693,20 @@ def test_nemoclaw_registered_sandbox_that_is_not_ready_needs_recreate(nc):
 
 @pytest.mark.oracle("upstream")
 @needs_node
+def test_nemoclaw_reuses_a_live_unregistered_sandbox_without_registering_it(nc):
+    # onboard.ts:3088-3096 @db3453b5 returns before registerSandbox: why nemoclaw_sandbox recreates in that case
+    assert _onboard(nc, **OLLAMA, **ACCEPT).returncode == 0
+    (nc.home / ".nemoclaw/sandboxes.json").unlink()
+    res = _onboard(nc, **OLLAMA)
+    assert res.returncode == 0 and "exists and is ready — reusing it" in res.stdout
+    path = nc.home / ".nemoclaw/sandboxes.json"
+    assert "my-assistant" not in (json.loads(path.read_text()) if path.exists() else {"sandboxes": {}})["sandboxes"]
+    res = _onboard(nc, **OLLAMA, NEMOCLAW_RECREATE_SANDBOX="1")
+    assert res.returncode == 0 and "my-assistant" in _registry(nc)["sandboxes"]
+
+
+@pytest.mark.oracle("upstream")
+@needs_node
 def test_nemoclaw_cloud_is_nvidia_prod_and_the_key_stays_off_disk(nc):
     env = {"NEMOCLAW_PROVIDER": "cloud", "NEMOCLAW_POLICY_MODE": "skip", **ACCEPT}
     res = _onboard(nc, **env)

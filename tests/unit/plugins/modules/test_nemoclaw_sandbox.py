@@ -113,6 +113,15 @@ def test_registered_but_missing_sandbox_is_recreated(run, tmp_path):
 
 
 @pytest.mark.oracle("upstream", "ansible-core")
+def test_a_live_unregistered_sandbox_is_recreated_so_it_gets_registered(run, tmp_path):
+    # v0.0.21 reuses a live Ready sandbox without registering it (src/lib/onboard.ts:3088-3096 @db3453b5)
+    world = World(tmp_path, listed="Ready", registered=False)
+    ok, res = run(world, {})
+    assert ok and res["action"] == "recreated" and "not registered" in res["reason"]
+    assert world.ran("onboard")[0][1]["NEMOCLAW_RECREATE_SANDBOX"] == "1"
+
+
+@pytest.mark.oracle("upstream", "ansible-core")
 def test_recreate_forces_onboarding(run, tmp_path):
     world = World(tmp_path, listed="Ready", registered=True)
     ok, res = run(world, {"recreate": True})
