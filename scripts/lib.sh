@@ -119,6 +119,36 @@ ensure_base_image() {
   log "imported ${BASE_IMAGE} from ${tarball}"
 }
 
+# The preflight probe must run in what a Mac pulls: the official debian:bookworm-slim has perl-base and no python3
+# (unlike the local import above, which includes python3). This builds a look-alike offline - Debian minbase
+# without python3 - as ${NOPYTHON_IMAGE}, caching its rootfs tarball next to the base image's.
+NOPYTHON_IMAGE="${AGENTSEC_NOPYTHON_IMAGE:-agentsec/bookworm-minbase-nopython:1}"
+ensure_nopython_image() {
+  docker image inspect "${NOPYTHON_IMAGE}" >/dev/null 2>&1 && { log "image ${NOPYTHON_IMAGE} present"; return 0; }
+  local tarball="${CACHE_DIR}/bookworm-minbase-nopython.tar"
+  if [ ! -s "${tarball}" ]; then
+    [ "$(id -u)" = 0 ] || die "${NOPYTHON_IMAGE} is missing and building it needs root (debootstrap); run as root or load the image"
+    command -v debootstrap >/dev/null 2>&1 || {
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; } \
+        || die "apt-get could not install debootstrap; install it and re-run"
+    }
+    mkdir -p "${CACHE_DIR}"
+    local root
+    root="$(mktemp -d)"
+    log "building ${NOPYTHON_IMAGE} offline with debootstrap (minbase, no python3; about a minute)"
+    debootstrap --variant=minbase bookworm "${root}" >"${CACHE_DIR}/debootstrap-nopython.log" 2>&1 \
+      || { rm -rf "${root}"; die "debootstrap failed (see ${CACHE_DIR}/debootstrap-nopython.log); check the Debian mirror and re-run"; }
+    if [ -e "${root}/usr/bin/python3" ] || [ ! -x "${root}/usr/bin/perl" ]; then
+      rm -rf "${root}"
+      die "the minbase rootfs has python3 or lacks perl; it would not stand for debian:bookworm-slim"
+    fi
+    tar -C "${root}" -cf "${tarball}.part" . && mv "${tarball}.part" "${tarball}"
+    rm -rf "${root}"
+  fi
+  docker import "${tarball}" "${NOPYTHON_IMAGE}" >/dev/null || die "docker import of ${tarball} failed; remove it and re-run"
+  log "imported ${NOPYTHON_IMAGE} from ${tarball}"
+}
+
 # Host packages the integration tests use for real kernel probes (libseccomp's Python bindings as a
 # differential oracle, a 32-bit toolchain for the i386 bypass probe, nftables/iproute2 for namespaces; rsync for
 # molecule's docker driver when it builds a scenario image; git for the stand-in NemoClaw repository).

@@ -23,12 +23,26 @@ def nemoclaw_version_pair_problems(openshell, nemoclaw, system):
 
 
 def nemoclaw_onboard_problems(provider, secrets=None, system="Linux", experimental=False, policy_mode="suggested",
-                              policy_presets=None, nemoclaw_version=None, accept_third_party=False):
-    """Onboarding inputs -> problems NemoClaw would only report after it destroyed the gateway. Secrets are only
-    tested for presence; their values never appear in a message."""
+                              policy_presets=None, nemoclaw_version=None, accept_third_party=False, endpoint_url="",
+                              policy_tier="balanced"):
+    """Onboarding inputs -> problems NemoClaw would only report after it changed the host. Secrets are tested for
+    presence and NemoClaw's own format checks; their values never appear in a message."""
     present = {k: bool(v) for k, v in (secrets or {}).items()}
-    return F.onboard_problems(provider, present, system, experimental, policy_mode, policy_presets or [],
-                              nemoclaw_version, accept_third_party)
+    return (F.onboard_problems(provider, present, system, experimental, policy_mode, policy_presets or [],
+                               nemoclaw_version, accept_third_party, endpoint_url, policy_tier)
+            + F.secret_format_problems(secrets))
+
+
+def nemoclaw_openshell_provider(provider):
+    """NEMOCLAW_PROVIDER value -> the OpenShell provider NemoClaw v0.0.21 creates (ollama -> ollama-local,
+    cloud -> nvidia-prod, ...); '' when unknown."""
+    return F.openshell_provider(provider)
+
+
+def clt_label(softwareupdate_output):
+    """`softwareupdate -l` output -> the newest Command Line Tools label offered ('' when none), in either the
+    Xcode <= 16 (`...for Xcode-16.3`) or the Xcode 26 (`...for Xcode 26.0-26.0`) form."""
+    return F.clt_label(softwareupdate_output)
 
 
 def openshell_gateway_connected(status_text):
@@ -56,6 +70,8 @@ class FilterModule:
             "nemoclaw_sandbox_name_problems": nemoclaw_sandbox_name_problems,
             "nemoclaw_version_pair_problems": nemoclaw_version_pair_problems,
             "nemoclaw_onboard_problems": nemoclaw_onboard_problems,
+            "nemoclaw_openshell_provider": nemoclaw_openshell_provider,
+            "clt_label": clt_label,
             "version_tuple_text": version_tuple_text,
             "openshell_gateway_connected": openshell_gateway_connected,
             "plist_decode": plist_decode,

@@ -9,20 +9,29 @@ module: nemoclaw_sandbox
 short_description: Onboard (or remove) one NemoClaw sandbox unattended, guarded from outside
 version_added: 0.1.0
 description:
-  - Runs C(nemoclaw onboard --non-interactive) only when it is needed. Onboarding (NemoClaw v0.0.x with OpenShell
-    v0.0.26) destroys the C(nemoclaw) gateway and every sandbox on it before it creates the new one, and exits 1 on
-    an already registered name without C(NEMOCLAW_RECREATE_SANDBOX=1), so the guard has to be outside NemoClaw.
+  - Runs C(nemoclaw onboard --non-interactive) only when it is needed. NemoClaw v0.0.21 (with OpenShell v0.0.26) keeps
+    a healthy C(nemoclaw) gateway across onboardings and reuses a registered, Ready sandbox of the same name, but
+    every run still restarts the Ollama auth proxy with a new token, rewrites the inference route and re-applies
+    policy presets; a registered sandbox that is not Ready makes it exit 1 unless C(NEMOCLAW_RECREATE_SANDBOX=1).
+    So the guard stays outside NemoClaw.
   - The sandbox counts as present when C(openshell sandbox list) shows it C(Ready) B(and) it is registered in
     C(~/.nemoclaw/sandboxes.json). Otherwise it is onboarded (with C(NEMOCLAW_RECREATE_SANDBOX=1) when the name is
-    registered, i.e. the sandbox went missing or is not Ready). O(recreate=true) forces a new onboarding.
-  - Onboarding swallows the provider and inference-route errors (C(|| true) upstream), so afterwards the module
-    asserts the route with C(openshell inference get) and lists the models through C(https://inference.local) from
-    inside the sandbox (C(openshell sandbox exec)); a mismatch fails the task.
-  - Secrets (NVIDIA API key, bot tokens) are module options marked C(no_log) and reach NemoClaw only through the
-    environment of its process. They are never put on a command line or in the task's C(environment) (which
-    ansible-core prints at C(-vvv) even with C(no_log)), and any echo of them in NemoClaw's output is masked.
-  - O(state=absent) runs C(nemoclaw <name> destroy --yes) for a registered sandbox (it keeps the gateway), or
-    C(openshell sandbox delete <name>) for an unregistered one. Never NemoClaw's host-wide C(uninstall).
+    registered, i.e. the sandbox went missing or is not Ready, or when openshell lists it but it is not registered,
+    which v0.0.21 would reuse without registering). O(recreate=true) forces a new onboarding, which deletes and
+    recreates the sandbox.
+  - NemoClaw's own output is returned with the given secrets, Bearer tokens and the dashboard's C(#token=...) (the
+    OpenClaw gateway token its summary prints) masked.
+  - Onboarding can leave a route that does not work (v0.0.21 checks only that one is configured), so afterwards
+    the module asserts the route with C(openshell inference get) and lists the models through
+    C(https://inference.local) from inside the sandbox (C(openshell sandbox exec)); a mismatch fails the task.
+  - Secrets (NVIDIA or other provider API key, bot tokens) are module options marked C(no_log) and reach NemoClaw
+    only through the environment of its process. They are never put on a command line or in the task's
+    C(environment) (which ansible-core prints at C(-vvv) even with C(no_log)). NemoClaw v0.0.21 itself puts the
+    provider key on C(curl)'s command line while it validates a remote endpoint (see docs/fleet.md).
+  - O(state=absent) runs C(nemoclaw <name> destroy --yes) for a registered sandbox, or C(openshell sandbox delete
+    <name>) for an unregistered one. At v0.0.21 destroying the last registered sandbox also stops the dashboard
+    forward and destroys the C(nemoclaw) gateway (when OpenShell lists no other sandbox); the Ollama auth proxy keeps
+    running. Never NemoClaw's host-wide C(uninstall).
 author: agentsec.nemoclaw contributors (@agentsec)
 extends_documentation_fragment:
   - agentsec.nemoclaw.attributes
@@ -46,9 +55,11 @@ options:
     choices: [present, absent]
     default: present
   provider:
-    description: C(NEMOCLAW_PROVIDER). V(ollama) is only offered by NemoClaw when Ollama answers on the host.
+    description:
+      - C(NEMOCLAW_PROVIDER) as NemoClaw v0.0.21 accepts it (V(cloud) and V(nim) are its aliases of V(build) and
+        V(nim-local)). V(ollama) is only offered by NemoClaw when Ollama is installed or answers on the host.
     type: str
-    choices: [cloud, ollama, vllm, nim]
+    choices: [build, openai, anthropic, anthropicCompatible, gemini, custom, ollama, vllm, nim-local, cloud, nim]
     default: ollama
   model:
     description: C(NEMOCLAW_MODEL). Empty lets NemoClaw choose (ollama picks C(nemotron-3-nano:30b) when pulled).
@@ -76,14 +87,17 @@ options:
     default: 300
   secrets:
     description:
-      - Credentials for NemoClaw, by environment variable name (V(NVIDIA_API_KEY), V(TELEGRAM_BOT_TOKEN),
-        V(SLACK_BOT_TOKEN), V(DISCORD_BOT_TOKEN)). Empty values are dropped. Pass them from vaulted variables.
+      - Credentials for NemoClaw, by environment variable name (V(NVIDIA_API_KEY), V(OPENAI_API_KEY),
+        V(ANTHROPIC_API_KEY), V(COMPATIBLE_ANTHROPIC_API_KEY), V(GEMINI_API_KEY), V(COMPATIBLE_API_KEY),
+        V(TELEGRAM_BOT_TOKEN), V(SLACK_BOT_TOKEN), V(SLACK_APP_TOKEN), V(DISCORD_BOT_TOKEN)). Empty values are dropped.
+        Pass them from vaulted variables.
     type: dict
     default: {}
   env:
     description:
       - Further non-secret environment for C(nemoclaw onboard), for example C(NEMOCLAW_EXPERIMENTAL),
-        C(NEMOCLAW_ACCEPT_THIRD_PARTY_SOFTWARE), C(CHAT_UI_URL), C(PATH). Keys named like a secret are refused.
+        C(NEMOCLAW_ACCEPT_THIRD_PARTY_SOFTWARE), C(NEMOCLAW_POLICY_TIER), C(NEMOCLAW_ENDPOINT_URL), C(CHAT_UI_URL),
+        C(PATH). Keys named like a secret are refused.
     type: dict
     default: {}
   docker_host:
@@ -111,7 +125,7 @@ options:
     type: bool
     default: true
   expected_provider:
-    description: OpenShell provider the route must use (V(ollama-local), V(nvidia-nim) ...). Empty skips the comparison.
+    description: OpenShell provider the route must use (V(ollama-local), V(nvidia-prod) ...). Empty skips the comparison.
     type: str
     default: ""
   expected_model:
@@ -146,9 +160,9 @@ EXAMPLES = r"""
     provider: cloud
     secrets:
       NVIDIA_API_KEY: "{{ vault_nvidia_api_key }}"
-    expected_provider: nvidia-nim
+    expected_provider: nvidia-prod
 
-- name: Remove one sandbox (keeps the gateway and every other sandbox)
+- name: Remove one sandbox (the gateway goes too when it was the last one)
   agentsec.nemoclaw.nemoclaw_sandbox:
     name: old-agent
     state: absent
@@ -198,7 +212,7 @@ models:
   type: list
   elements: str
 onboard:
-  description: Exit code and the last lines of NemoClaw's output when onboarding ran (secrets masked).
+  description: Exit code and the last lines of NemoClaw's output when onboarding ran (secrets and tokens masked).
   returned: when onboarding ran
   type: dict
 """
@@ -332,7 +346,9 @@ def main():
     p = module.params
     problems = F.sandbox_name_problems(p["name"])
     problems += F.onboard_problems(p["provider"], {k: bool(v) for k, v in p["secrets"].items()}, None, experimental=True,
-                                   policy_mode=p["policy_mode"], policy_presets=p["policy_presets"])
+                                   policy_mode=p["policy_mode"], policy_presets=p["policy_presets"],
+                                   endpoint_url=str(p["env"].get("NEMOCLAW_ENDPOINT_URL", "")),
+                                   policy_tier=str(p["env"].get("NEMOCLAW_POLICY_TIER", "balanced")))
     secretish = sorted(k for k in p["env"] if k.endswith(("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")))
     if secretish:
         problems.append(f"env {secretish} look like secrets; pass them in secrets (no_log) instead")
@@ -373,11 +389,15 @@ def main():
             sb.verify(result)
         module.exit_json(**result)
 
-    recreate = before["registered"] or p["recreate"]
+    # A live but unregistered sandbox needs the recreate too: NemoClaw v0.0.21 would reuse it as it is and never
+    # register it (src/lib/onboard.ts:3088-3096 returns before registerSandbox @db3453b5).
+    recreate = before["registered"] or bool(before["phase"]) or p["recreate"]
     if p["recreate"]:
         reason = "recreate was requested"
     elif before["registered"]:
         reason = f"'{sb.name}' is registered but its phase is {before['phase'] or 'missing'}"
+    elif before["phase"]:
+        reason = f"'{sb.name}' is listed by openshell ({before['phase']}) but not registered with NemoClaw"
     else:
         reason = f"'{sb.name}' is not registered with NemoClaw"
     result.update(changed=True, action="recreated" if recreate else "onboarded", reason=reason)
@@ -387,7 +407,7 @@ def main():
     sb.require("nemoclaw_bin")
     sb.require("openshell_bin")
     rc, out, err = sb.run([p["nemoclaw_bin"], "onboard", "--non-interactive"], env=sb.onboard_env(recreate), check=False)
-    lines = (out + err).splitlines()
+    lines = F.mask_output(out + err, [v for v in p["secrets"].values() if v]).splitlines()
     result["onboard"] = {"rc": rc, "output_tail": lines[-40:]}
     if rc != 0:
         module.fail_json(msg=f"nemoclaw onboard for '{sb.name}' failed with exit code {rc}: " + " | ".join(lines[-8:]), **result)

@@ -46,14 +46,17 @@ def failed_with(run, *fragments):
         assert fragment in out, (fragment, out[-3000:])
 
 
+@pytest.mark.oracle("ansible-core")
 def test_intel_mac_refused(tmp_path):
     failed_with(run_case(tmp_path, "prerequisites", facts={"machine": "x86_64"}), "Darwin x86_64", "Intel Macs are refused")
 
 
+@pytest.mark.oracle("ansible-core")
 def test_unsupported_system_refused(tmp_path):
     failed_with(run_case(tmp_path, "prerequisites", facts={"system": "FreeBSD", "machine": "amd64"}), "FreeBSD amd64 (FreeBSD) is not supported")
 
 
+@pytest.mark.oracle("ansible-core")
 def test_cgroup_v1_refused_unless_accepted(tmp_path):
     if pathlib.Path("/sys/fs/cgroup/cgroup.controllers").exists():
         pytest.skip("this host runs cgroup v2; the refusal path needs a v1 host")
@@ -62,6 +65,7 @@ def test_cgroup_v1_refused_unless_accepted(tmp_path):
     assert ok.returncode == 0, ok.stdout[-2000:]
 
 
+@pytest.mark.oracle("ansible-core")
 def test_mac_without_docker_desktop_needs_a_pinned_dmg(tmp_path):
     if pathlib.Path("/Applications/Docker.app").exists():
         pytest.skip("Docker Desktop is installed here")
@@ -70,29 +74,57 @@ def test_mac_without_docker_desktop_needs_a_pinned_dmg(tmp_path):
                 "Docker Desktop 4.68.0 is needed", "(found 0)", "prerequisites_docker_desktop_url")
 
 
+@pytest.mark.oracle("ansible-core")
 def test_missing_homebrew_needs_a_checksum(tmp_path):
     failed_with(run_case(tmp_path, "prerequisites", facts={}, extra={"prerequisites_homebrew_prefix": str(tmp_path / "brew")}),
                 "Homebrew is missing", "prerequisites_homebrew_pkg_checksum")
 
 
+ACCEPT = {"nemoclaw_onboard_accept_third_party_software": True}
+
+
+@pytest.mark.oracle("upstream", "ansible-core")
 @pytest.mark.parametrize(("extra", "fragments"), [
     ({"nemoclaw_onboard_version": "0.0.7"}, ["NemoClaw 0.0.7 with OpenShell 0.0.26 hangs", "#1810"]),
     ({"nemoclaw_onboard_version": "0.0.22"}, ["requires OpenShell >= 0.0.29"]),
+    ({"nemoclaw_onboard_openshell_version": "0.0.29"}, ["NemoClaw 0.0.21 accepts OpenShell 0.0.24 to 0.0.26 only"]),
     ({"nemoclaw_onboard_sandbox_name": "My_Agent"}, ["sandbox name 'My_Agent' has upper-case letters", "RFC 1123"]),
+    ({"nemoclaw_onboard_sandbox_name": "1agent"}, ["'1agent' starts with a digit"]),
     ({"nemoclaw_onboard_sandbox_name": "status"}, ["'status' is a nemoclaw command"]),
     ({"nemoclaw_onboard_provider": "cloud"}, ["provider 'cloud' needs NVIDIA_API_KEY", "nemoclaw_onboard_nvidia_api_key"]),
+    ({"nemoclaw_onboard_provider": "cloud", "nemoclaw_onboard_nvidia_api_key": "sk-SENTINEL-wrong-vendor"},
+     ["does not start with 'nvapi-'"]),
+    ({"nemoclaw_onboard_provider": "openai"}, ["needs OPENAI_API_KEY", "nemoclaw_onboard_provider_api_key"]),
+    ({"nemoclaw_onboard_provider": "custom", "nemoclaw_onboard_provider_api_key": "k"}, ["nemoclaw_onboard_endpoint_url"]),
     ({"nemoclaw_onboard_provider": "nim", "nemoclaw_onboard_experimental": True}, ["needs an NVIDIA GPU"]),
     ({"nemoclaw_onboard_policy_presets": ["pypi", "pipy"]}, ["unknown policy presets ['pipy']"]),
+    ({"nemoclaw_onboard_policy_presets": ["docker"]}, ["unknown policy presets ['docker']"]),  # not shipped at v0.0.21
 ])
 def test_onboarding_inputs_refused_on_a_mac(tmp_path, extra, fragments):
-    failed_with(run_case(tmp_path, "nemoclaw_onboard", facts={}, extra=extra), *fragments)
+    run = run_case(tmp_path, "nemoclaw_onboard", facts={}, extra={**ACCEPT, **extra})
+    failed_with(run, *fragments)
+    assert "SENTINEL" not in run.stdout + run.stderr
 
 
+@pytest.mark.oracle("upstream", "ansible-core")
+def test_third_party_notice_must_be_accepted(tmp_path):
+    # NemoClaw v0.0.21 exits 1 in non-interactive onboarding without the acceptance (src/lib/onboard.ts:5913-5920,
+    # src/lib/usage-notice.ts:129-135 @db3453b5): the role refuses first and names the variable
+    failed_with(run_case(tmp_path, "nemoclaw_onboard", facts={}),
+                "NemoClaw 0.0.21 refuses non-interactive onboarding", "nemoclaw_onboard_accept_third_party_software=true")
+    ok = run_case(tmp_path, "nemoclaw_onboard", facts={}, extra=ACCEPT)
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    gone = run_case(tmp_path, "nemoclaw_onboard", facts={}, extra={"nemoclaw_onboard_state": "absent"})
+    assert gone.returncode == 0, gone.stdout[-2000:]  # removal needs no consent
+
+
+@pytest.mark.oracle("ansible-core")
 def test_openshell_host_service_release_refused(tmp_path):
     failed_with(run_case(tmp_path, "openshell_cluster", tasks_from="main", facts={},
                          extra={"openshell_cluster_version": "0.0.37"}), "version '0.0.37'", "`openshell gateway start` no longer exists")
 
 
+@pytest.mark.oracle("ansible-core")
 def test_checksum_mismatch_installs_nothing(tmp_path):
     www = tmp_path / "www"
     subprocess.run([sys.executable, str(ROOT / "tests/standins/build_artifacts.py"), str(www)], check=True, capture_output=True)

@@ -42,13 +42,15 @@ PLAYBOOK = """
   vars_files: [vault.yml]
   vars:
     openshell_cluster_release_url: "file://{www}/openshell/v0.0.26"
-    openshell_cluster_install_dir: "{home}/.local/bin"
+    openshell_cluster_install_dir: "{osbin}"
     openshell_cluster_health_delay: 1
     openshell_cluster_docker_host: ""
     nemoclaw_onboard_git_repo: "{www}/nemoclaw.git"
     nemoclaw_onboard_source_dir: "{home}/.nemoclaw/source"
     nemoclaw_onboard_npm_prefix: "{home}/.local"
+    # NemoClaw's openshell: the gaps bridge in front of the installed stand-in (tests/unit/standins/openshell_gaps.py)
     nemoclaw_onboard_openshell_bin: "{home}/.local/bin/openshell"
+    nemoclaw_onboard_accept_third_party_software: true
     nemoclaw_onboard_docker_host: ""
     nemoclaw_onboard_provider: cloud
     nemoclaw_onboard_model: nvidia/nemotron-3-super-120b-a12b
@@ -98,7 +100,16 @@ def world(tmp_path_factory):
     subprocess.run(["ansible-vault", "encrypt", "--vault-password-file", str(tmp / "vault-pass"), str(tmp / "vault.yml")],
                    env=env, check=True, capture_output=True)
     assert KEY not in (tmp / "vault.yml").read_text()
-    (tmp / "site.yml").write_text(PLAYBOOK.format(www=www, home=home))
+    # The role fixes the PATH NemoClaw sees (npm prefix, openshell's directory, system dirs): the bridge for the
+    # OpenShell/Docker verbs the current stand-ins lack sits in ~/.local/bin as `openshell` and `docker` and hands
+    # everything else to the installed openshell stand-in and the docker stand-in.
+    gaps = ROOT / "tests" / "unit" / "standins" / "openshell_gaps.py"
+    (home / ".local/bin").mkdir(parents=True)
+    for tool in ("openshell", "docker"):
+        os.symlink(gaps, home / ".local/bin" / tool)
+    env.update(OPENSHELL_GAPS_OPENSHELL=str(tmp / "osbin" / "openshell"), OPENSHELL_GAPS_DOCKER=str(STANDINS / "bin" / "docker"),
+               AGENTSEC_STANDIN_TIME_SCALE="0.01")
+    (tmp / "site.yml").write_text(PLAYBOOK.format(www=www, home=home, osbin=tmp / "osbin"))
     (tmp / "control.yml").write_text(CONTROL)
 
     def play(name):
@@ -116,12 +127,14 @@ def world(tmp_path_factory):
             pass
 
 
+@pytest.mark.oracle("ansible-core")
 def test_control_the_detector_sees_a_secret_in_a_task_environment(world):
     run = world["play"]("control.yml")
     assert run.returncode == 0, run.stdout[-3000:]
     assert KEY in run.stdout, "ansible-core no longer prints task environments at -vvv; revisit docs/fleet.md"
 
 
+@pytest.mark.oracle("ansible-core", "upstream")
 def test_onboarding_at_vvv_leaks_no_secret(world):
     log = world["tmp"] / "ansible.log"
     log.unlink(missing_ok=True)
@@ -143,5 +156,12 @@ def test_onboarding_at_vvv_leaks_no_secret(world):
     onboard = [c for c in calls if c["tool"] == "nemoclaw" and c["argv"][:1] == ["onboard"]]
     assert len(onboard) == 1 and "NVIDIA_API_KEY" in onboard[0]["secret_env"] and "TELEGRAM_BOT_TOKEN" in onboard[0]["secret_env"]
     assert all(KEY not in " ".join(c["argv"]) for c in calls), "the key was on a command line"
-    openshell_state = (world["state"] / "openshell.json").read_text()
-    assert "sha256:" + hashlib.sha256(KEY.encode()).hexdigest()[:16] in openshell_state
+    openshell_state = json.loads((world["state"] / "openshell.json").read_text())
+    gateway = openshell_state["gateways"]["nemoclaw"]
+    # v0.0.21 names the cloud provider nvidia-prod (src/lib/onboard.ts:160-170 @db3453b5) and gives each messaging
+    # token its own provider <sandbox>-telegram-bridge (onboard.ts:3032-3053), both credentials by env name only
+    assert gateway["providers"]["nvidia-prod"]["credentials"] == {"NVIDIA_API_KEY": "sha256:" + hashlib.sha256(KEY.encode()).hexdigest()[:16]}
+    assert gateway["providers"]["my-assistant-telegram-bridge"]["credentials"] == \
+        {"TELEGRAM_BOT_TOKEN": "sha256:" + hashlib.sha256(TOKEN.encode()).hexdigest()[:16]}
+    create = next(c for c in calls if c["tool"] == "openshell" and c["argv"][:2] == ["sandbox", "create"])
+    assert create["secret_env"] == [] and "my-assistant-telegram-bridge" in create["argv"]

@@ -6,7 +6,7 @@
 Every archive is byte-for-byte reproducible (fixed mtimes/owners, gzip mtime 0) and the NemoClaw git repository is
 committed and tagged with a fixed identity and date, so checksums and the tag SHA are the same on every run.
 Tools inside release archives are self-contained copies (_standin.py embedded, see _standin.bundle) because the
-roles unpack them anywhere; the NemoClaw repository gets a copy of _standin.py in bin/ next to bin/nemoclaw.
+roles unpack them anywhere; the NemoClaw repository gets a copy of _standin.py in bin/ (next to bin/nemoclaw.js).
 Prints the JSON index (also written to OUTDIR/index.json)."""
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ sys.path.insert(0, str(HERE))
 import _standin as S  # noqa: E402
 
 OPENSHELL_VERSIONS = ("0.0.25", "0.0.26", "0.0.37")
+NEMOCLAW_VERSION = "0.0.21"  # the NemoClaw release the stand-in repository models (tag v0.0.21 = commit db3453b5)
 OPENSHELL_TARGETS = ("x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl", "aarch64-apple-darwin")
 OLLAMA_VERSION = "0.20.5"
 DOCKER_DESKTOP_VERSION = "4.68.0"
@@ -111,12 +112,14 @@ def git(*args, cwd: Path, env: dict) -> str:
 
 
 def build_nemoclaw(out: Path) -> dict:
+    """nemoclaw-repo/ as a bare repository tagged v0.0.21. The tag carries the release: like NemoClaw at v0.0.21
+    (package.json says 0.1.0 @db3453b5) the CLI takes its version from `git describe --tags` (src/lib/version.ts)."""
     source = HERE / "nemoclaw-repo"
-    version = json.loads((source / "package.json").read_text())["version"]
+    version = NEMOCLAW_VERSION
     bare = out / "nemoclaw.git"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "nemoclaw"
-        shutil.copytree(source, work, ignore=shutil.ignore_patterns("node_modules", "dist", "__pycache__"))
+        shutil.copytree(source, work, ignore=shutil.ignore_patterns("node_modules", "dist", "__pycache__", ".version"))
         shutil.copyfile(HERE / "_standin.py", work / "bin" / "_standin.py")
         # A hermetic git: no user/system config (signing, hooks, autocrlf), fixed identity and dates.
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp, "GIT_CONFIG_NOSYSTEM": "1",

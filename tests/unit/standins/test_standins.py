@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -178,19 +179,34 @@ def test_unknown_subcommand_or_option_is_a_usage_error(world, argv):
 
 # ---- macOS commands ---------------------------------------------------------------------------------------
 
-def test_command_line_tools_flow(world):
+@pytest.mark.oracle("upstream", "self")
+@pytest.mark.parametrize(("offer", "via_state"), [("xcode16", False), ("xcode26", False), ("xcode26", True),
+                                                  ("xcode16,xcode26", False)])
+def test_command_line_tools_flow(world, offer, via_state):
+    # Labels: `...for Xcode-16.3` up to Xcode 16, `...for Xcode 26.0-26.0` from Xcode 26 (microsoft/macos-cookbook#300)
+    from ansible_collections.agentsec.nemoclaw.plugins.filter import fleet as FF
+    env = {}
+    if via_state:
+        (world.state / "softwareupdate.json").write_text(json.dumps({"clt_offers": offer.split(",")}))
+    else:
+        env["AGENTSEC_SOFTWAREUPDATE_CLT"] = offer
     res = world.run("xcode-select", "-p", check=2)
     assert "unable to get active developer directory" in res.stderr
-    assert "No new software available." in world.run("softwareupdate", "-l", check=0).stderr
+    assert "No new software available." in world.run("softwareupdate", "-l", env=env, check=0).stderr
     marker = world.root / "tmp/.com.apple.dt.CommandLineTools.installondemand.in-progress"
     marker.parent.mkdir(parents=True)
     marker.touch()
-    listed = world.run("softwareupdate", "-l", check=0).stdout
-    label = re.search(r"^\* Label: (.+)$", listed, re.M).group(1)
-    assert label == "Command Line Tools for Xcode-16.3" and "\tTitle: Command Line Tools" in listed
-    assert "No such update" in world.run("softwareupdate", "-i", "Bogus-1.0", check=1).stderr
-    world.run("softwareupdate", "-i", label, "--agree-to-license", user="nobody", check=1)
-    world.run("softwareupdate", "-i", label, "--agree-to-license", check=0)
+    listed = world.run("softwareupdate", "-l", env=env, check=0).stdout
+    labels = re.findall(r"^\* Label: (.+)$", listed, re.M)
+    expected = {"xcode16": "Command Line Tools for Xcode-16.3", "xcode26": "Command Line Tools for Xcode 26.0-26.0"}
+    assert labels == [expected[o] for o in offer.split(",")] and "\tTitle: Command Line Tools" in listed
+    if not via_state:
+        assert "unknown CLT offer" in world.run("softwareupdate", "-l", env={"AGENTSEC_SOFTWAREUPDATE_CLT": "xcode99"}).stderr
+    label = FF.clt_label(listed)  # what roles/prerequisites/tasks/macos_clt.yml installs
+    assert label == expected[offer.split(",")[-1]]
+    assert "No such update" in world.run("softwareupdate", "-i", "Bogus-1.0", env=env, check=1).stderr
+    world.run("softwareupdate", "-i", label, "--agree-to-license", env=env, user="nobody", check=1)
+    world.run("softwareupdate", "-i", label, "--agree-to-license", env=env, check=0)
     assert world.run("xcode-select", "-p", check=0).stdout.strip() == "/Library/Developer/CommandLineTools"
     assert (world.root / "Library/Developer/CommandLineTools/usr/bin/git").resolve() == Path(shutil.which("git")).resolve()
 
@@ -457,79 +473,358 @@ def test_openshell_exec_probe_reaches_ollama_through_the_route(world, ollama):
 
 
 # ---- nemoclaw ---------------------------------------------------------------------------------------------
+# The stand-in models NemoClaw v0.0.21 (tag = commit db3453b5 of NVIDIA/NemoClaw; src/lib/onboard.ts etc. there).
+# OpenShell verbs the current openshell/docker stand-ins lack (sandbox connect, doctor exec, sandbox download,
+# docker run) are served by tests/unit/standins/openshell_gaps.py until the lead's k3s stand-in serves them.
 
-def _nemoclaw_env(world, **extra):
-    env = {"PATH": f"{REPO / 'bin'}:{world.env['PATH']}", "NEMOCLAW_NON_INTERACTIVE": "1"}
-    env.update(extra)
-    return env
+GAPS = Path(__file__).resolve().parent / "openshell_gaps.py"
+NC_STEPS = ["Preflight checks", "Starting OpenShell gateway", "Configuring inference (NIM)",  # onboard.ts:5866-5875
+            "Setting up inference provider", "Messaging channels", "Creating sandbox",
+            "Setting up OpenClaw inside sandbox", "Policy presets"]
+needs_node = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None, reason="node and npm are needed")
 
 
-def test_nemoclaw_onboard_once_then_refuses_without_recreate(world, ollama):
+@pytest.fixture(scope="module")
+def nemoclaw_cli(tmp_path_factory):
+    """A built copy of the stand-in repository (`npm run build:cli`), `_standin.py` in bin/ as build_artifacts.py
+    commits it; returns (checkout, directory with a `nemoclaw` link to bin/nemoclaw.js)."""
+    if shutil.which("node") is None:
+        pytest.skip("node is needed")
+    base = tmp_path_factory.mktemp("nemoclaw-cli")
+    base.chmod(0o755)
+    repo = base / "repo"
+    shutil.copytree(REPO, repo, ignore=shutil.ignore_patterns("node_modules", "dist", "__pycache__", ".version"))
+    shutil.copy(STANDINS / "_standin.py", repo / "bin/_standin.py")
+    subprocess.run(["node", "scripts/build-cli.js", "-p", "tsconfig.src.json"], cwd=repo, check=True, capture_output=True)
+    links = base / "links"
+    links.mkdir()
+    (links / "nemoclaw").symlink_to(repo / "bin/nemoclaw.js")
+    return repo, links
+
+
+@pytest.fixture
+def nc(world, ollama, nemoclaw_cli):
+    """A Mac world for NemoClaw: Docker Desktop running, the model pulled, free ports for everything NemoClaw binds or
+    probes (NEMOCLAW_*_PORT, upstream's own overrides, src/lib/ports.ts @db3453b5), the gaps bridge on PATH."""
+    repo, links = nemoclaw_cli
     world.docker_running()
     world.run("ollama", "pull", MODEL, check=0)
-    env = _nemoclaw_env(world, NEMOCLAW_PROVIDER="ollama", NEMOCLAW_SANDBOX_NAME="My-Assistant")
-    assert world.run("nemoclaw", "--version", env=env, check=0).stdout.strip() == "nemoclaw v0.0.21"
-    interactive = world.run("nemoclaw", "onboard", env={**env, "NEMOCLAW_NON_INTERACTIVE": ""}, check=1)
-    assert "requires a TTY" in interactive.stderr
-    assert world.run("nemoclaw", "onboard", "--resume", env=env).returncode == 1
+    bridge = world.base / "bridge"
+    bridge.mkdir()
+    for tool in ("openshell", "docker"):
+        (bridge / tool).symlink_to(GAPS)
+    world.env["PATH"] = f"{links}:{bridge}:{world.env['PATH']}"
+    ports = {"NEMOCLAW_OLLAMA_PORT": ollama.rsplit(":", 1)[1], "NEMOCLAW_OLLAMA_PROXY_PORT": str(_free_port()),
+             "NEMOCLAW_GATEWAY_PORT": str(_free_port()), "NEMOCLAW_DASHBOARD_PORT": str(_free_port())}
+    world.env.update(ports, NEMOCLAW_NON_INTERACTIVE="1", AGENTSEC_STANDIN_TIME_SCALE="0.01")
+    world.nc_repo = repo
+    yield world
+    pid = world.home / ".nemoclaw/ollama-auth-proxy.pid"
+    if pid.exists() and _standin.pid_alive(pid.read_text().strip()):
+        os.kill(int(pid.read_text().strip()), signal.SIGKILL)
 
-    first = world.run("nemoclaw", "onboard", env=env)
+
+def _onboard(world, **env):
+    return world.run("nemoclaw", "onboard", env=env, timeout=120)
+
+
+def _openshell_argv(world, since=0):
+    return [c["argv"] for c in world.calls()[since:] if c["tool"] == "openshell"]
+
+
+def _registry(world) -> dict:
+    return json.loads((world.home / ".nemoclaw/sandboxes.json").read_text())
+
+
+ACCEPT = {"NEMOCLAW_ACCEPT_THIRD_PARTY_SOFTWARE": "1"}
+OLLAMA = {"NEMOCLAW_PROVIDER": "ollama", "NEMOCLAW_POLICY_MODE": "custom", "NEMOCLAW_POLICY_PRESETS": "pypi,npm"}
+
+
+@pytest.mark.oracle("upstream")
+@needs_node
+def test_nemoclaw_cli_needs_build_cli(world, tmp_path):
+    # v0.0.21: package.json bin -> bin/nemoclaw.js, which only loads ../dist/nemoclaw (bin/nemoclaw.js:6 @db3453b5);
+    # dist/ comes from `npm run build:cli` (package.json:17), so installing and linking with --ignore-scripts (what
+    # the installer does, scripts/install.sh:933-936) without build:cli leaves a CLI that cannot start.
+    work = tmp_path / "nemoclaw"
+    shutil.copytree(REPO, work, ignore=shutil.ignore_patterns("node_modules", "dist", "__pycache__", ".version"))
+    shutil.copy(STANDINS / "_standin.py", work / "bin/_standin.py")
+    pkg = json.loads((work / "package.json").read_text())
+    assert pkg["bin"] == {"nemoclaw": "./bin/nemoclaw.js"} and "build:cli" in pkg["scripts"] and pkg["version"] == "0.1.0"
+    npm = {"PATH": f"{Path(shutil.which('npm')).parent}:{world.env['PATH']}", "npm_config_prefix": str(tmp_path / "npm"),
+           "npm_config_cache": str(tmp_path / "npm-cache"), "npm_config_offline": "true", "npm_config_audit": "false",
+           "npm_config_fund": "false", "npm_config_update_notifier": "false"}
+    world.run("npm", "install", "--ignore-scripts", env=npm, cwd=work, check=0)
+    world.run("npm", "link", "--ignore-scripts", env=npm, cwd=work, check=0)
+    linked = tmp_path / "npm/bin/nemoclaw"
+    res = world.run(linked, "--version", env=npm)
+    assert res.returncode == 1 and "Cannot find module '../dist/nemoclaw'" in res.stderr
+    world.run("npm", "run", "build:cli", env=npm, cwd=work, check=0)
+    assert (work / "dist/nemoclaw.py").read_text().startswith("# compiled by build:cli from src/nemoclaw.py")
+    # outside a git checkout the version is package.json's 0.1.0, as upstream's getVersion falls back (version.ts)
+    assert world.run(linked, "--version", env=npm, check=0).stdout.strip() == "nemoclaw v0.1.0"
+    world.run("npm", "run", "build", env=npm, cwd=work / "nemoclaw", check=0)
+    assert (work / "nemoclaw/dist/index.js").is_file()
+    shutil.rmtree(work / "src")  # build:cli is a real step: without sources it fails (tsc's TS18003)
+    failed = world.run("npm", "run", "build:cli", env=npm, cwd=work)
+    assert failed.returncode != 0 and "No inputs were found" in failed.stderr
+
+
+@pytest.mark.oracle("upstream")
+@needs_node
+def test_nemoclaw_onboard_needs_the_third_party_notice_accepted(nc):
+    res = _onboard(nc, **OLLAMA)
+    # usage-notice.ts:129-135 @db3453b5: non-interactive without the flag/env exits 1 before anything else ran
+    assert res.returncode == 1
+    assert ("Non-interactive onboarding requires --yes-i-accept-third-party-software or "
+            "NEMOCLAW_ACCEPT_THIRD_PARTY_SOFTWARE=1.") in res.stderr
+    assert _openshell_argv(nc) == [] and not (nc.home / ".nemoclaw/usage-notice.json").exists()
+    assert "Interactive onboarding requires a TTY" in nc.run("nemoclaw", "onboard", env={"NEMOCLAW_NON_INTERACTIVE": ""}).stderr
+    assert "Unknown onboard option(s): --bogus" in nc.run("nemoclaw", "onboard", "--bogus").stderr
+
+
+@pytest.mark.oracle("upstream")
+@needs_node
+def test_nemoclaw_onboard_with_ollama_through_the_auth_proxy(nc):
+    first = _onboard(nc, **OLLAMA, **ACCEPT)
     assert first.returncode == 0, first.stdout + first.stderr
-    for n in range(1, 8):
-        assert f"  [{n}/7] " in first.stdout
-    reg = json.loads((world.home / ".nemoclaw/sandboxes.json").read_text())
-    assert oct((world.home / ".nemoclaw/sandboxes.json").stat().st_mode & 0o777) == "0o600"
+    headers = re.findall(r"^  \[(\d)/8\] (.+)$", first.stdout, re.M)
+    assert headers == [(str(n), title) for n, title in enumerate(NC_STEPS, 1)]
+    accepted = json.loads((nc.home / ".nemoclaw/usage-notice.json").read_text())
+    assert accepted["acceptedVersion"] == "2026-04-01b"  # bin/lib/usage-notice.json:2 @db3453b5
+    assert oct((nc.home / ".nemoclaw/usage-notice.json").stat().st_mode & 0o777) == "0o600"
+    reg = _registry(nc)
     sb = reg["sandboxes"]["my-assistant"]
     assert reg["defaultSandbox"] == "my-assistant"
-    assert (sb["provider"], sb["model"], sb["policies"], sb["gpuEnabled"]) == ("ollama-local", MODEL, ["pypi", "npm"], False)
-    gw = world.state_of("openshell")["gateways"]["nemoclaw"]
-    assert gw["image"] == "ghcr.io/nvidia/openshell/cluster:0.0.26"
-    start = next(c for c in world.calls("openshell") if c["argv"][:2] == ["gateway", "start"])
-    assert start["env"]["OPENSHELL_CLUSTER_IMAGE"] == gw["image"] and start["env"]["IMAGE_TAG"] == "0.0.26"
-    assert gw["routes"]["inference.local"]["provider"] == "ollama-local"
-    assert gw["providers"]["ollama-local"]["config"]["OPENAI_BASE_URL"] == "http://host.openshell.internal:11434/v1"
-    assert gw["sandboxes"]["my-assistant"]["command"] == ["env", "CHAT_UI_URL=http://127.0.0.1:18789", "nemoclaw-start"]
-    assert gw["sandboxes"]["my-assistant"]["policy"]["version"] == 3  # baseline + pypi + npm
-    assert "registry.npmjs.org" in gw["sandboxes"]["my-assistant"]["policy"]["yaml"]
-    assert world.state_of("openshell")["forwards"]["18789"]["sandbox"] == "my-assistant"
-    assert json.loads((world.home / ".nemoclaw/config.json").read_text())["provider"] == "ollama-local"
+    assert (sb["provider"], sb["model"], sb["policies"], sb["policyTier"]) == ("ollama-local", MODEL, ["pypi", "npm"], "balanced")
 
-    second = world.run("nemoclaw", "onboard", env=env)
-    assert second.returncode == 1 and "Sandbox 'my-assistant' already exists." in second.stderr
-    # The real damage: the gateway was destroyed and recreated before step 3 gave up, so the sandbox is gone
-    # while ~/.nemoclaw still lists it.
-    assert world.state_of("openshell")["gateways"]["nemoclaw"]["sandboxes"] == {}
-    assert "my-assistant" in json.loads((world.home / ".nemoclaw/sandboxes.json").read_text())["sandboxes"]
-    onboards = [i for i, c in enumerate(world.calls()) if c["tool"] == "nemoclaw" and c["argv"][:1] == ["onboard"]]
-    destroys = [c for c in world.calls()[onboards[-1]:] if c["tool"] == "openshell" and c["argv"][:2] == ["gateway", "destroy"]]
-    assert len(destroys) == 2  # stale-session cleanup in preflight, then step 2
+    # the route goes through the proxy (local-inference.ts:51-58), whose token is the provider's credential
+    proxy_port = nc.env["NEMOCLAW_OLLAMA_PROXY_PORT"]
+    gw = nc.state_of("openshell")["gateways"]["nemoclaw"]
+    assert gw["providers"]["ollama-local"]["config"]["OPENAI_BASE_URL"] == f"http://host.openshell.internal:{proxy_port}/v1"
+    token = (nc.home / ".nemoclaw/ollama-proxy-token").read_text().strip()
+    assert len(token) == 48 and oct((nc.home / ".nemoclaw/ollama-proxy-token").stat().st_mode & 0o777) == "0o600"
+    assert gw["providers"]["ollama-local"]["credentials"] == {"OPENAI_API_KEY": _standin.fingerprint(token)}
+    assert (gw["routes"]["inference.local"]["provider"], gw["routes"]["inference.local"]["timeout"]) == ("ollama-local", 180)
+    # scripts/ollama-auth-proxy.js:31-44: 401 without the Bearer token, /api/tags open, the rest forwarded with it
+    url = f"http://127.0.0.1:{proxy_port}"
+    req = urllib.request.Request(f"{url}/v1/models")
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(req, timeout=5)
+    assert denied.value.code == 401
+    assert MODEL in json.dumps(_get(f"{url}/api/tags"))
+    req.add_header("Authorization", f"Bearer {token}")
+    assert json.loads(urllib.request.urlopen(req, timeout=5).read())["data"][0]["id"] == MODEL
+    proxy_pid = int((nc.home / ".nemoclaw/ollama-auth-proxy.pid").read_text())
+    assert "ollama-auth-proxy.js" in Path(f"/proc/{proxy_pid}/cmdline").read_text()
 
-    third = world.run("nemoclaw", "onboard", env={**env, "NEMOCLAW_RECREATE_SANDBOX": "1"})
+    # step 7 writes the selection config inside the sandbox (`openshell sandbox connect`, onboard.ts:4839-4864)
+    inside = json.loads((nc.state / "sandbox-homes/my-assistant/.nemoclaw/config.json").read_text())
+    assert (inside["provider"], inside["model"], inside["endpointUrl"]) == ("ollama-local", MODEL, "https://inference.local/v1")
+    assert not (nc.home / ".nemoclaw/config.json").exists()
+    calls = _openshell_argv(nc)
+    create = next(c for c in calls if c[:2] == ["sandbox", "create"])
+    dash = nc.env["NEMOCLAW_DASHBOARD_PORT"]
+    assert create[-4:] == ["env", f"CHAT_UI_URL=http://127.0.0.1:{dash}", f"NEMOCLAW_DASHBOARD_PORT={dash}", "nemoclaw-start"]
+    assert create[create.index("--policy") + 1].endswith("nemoclaw-blueprint/policies/openclaw-sandbox.yaml")
+    assert ["forward", "start", "--background", dash, "my-assistant"] in calls
+    assert ["doctor", "exec", "--", "kubectl", "-n", "openshell", "get", "pod", "my-assistant", "-o",
+            "jsonpath={.status.phase}"] in calls
+    assert [c[:3] for c in calls if c[:2] == ["policy", "set"]] == [["policy", "set", "--policy"]] * 2
+    assert calls.count(["gateway", "start", "--name", "nemoclaw", "--port", nc.env["NEMOCLAW_GATEWAY_PORT"]]) == 1
+
+    # again, without the consent variable (recorded) and without recreate: the healthy gateway is reused (#953) and so
+    # is the Ready, registered sandbox (onboard.ts:3088-3096)
+    mark = len(nc.calls())
+    second = _onboard(nc, **OLLAMA)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "[reuse] Skipping gateway (running)" in second.stdout
+    assert "Sandbox 'my-assistant' exists and is ready — reusing it" in second.stdout
+    again = _openshell_argv(nc, mark)
+    destructive = (["gateway", "start"], ["gateway", "destroy"], ["sandbox", "create"], ["sandbox", "delete"])
+    assert not [c for c in again if c[:2] in destructive]
+    assert "my-assistant" in nc.state_of("openshell")["gateways"]["nemoclaw"]["sandboxes"]
+    # ... and the v0.0.21 token divergence: step 3 respawns the proxy with a fresh token (onboard.ts:1904-1925), step 4
+    # finds that proxy alive and takes the *persisted* token for the file and the provider (onboard.ts:1927-1935,
+    # 4455-4462) - the running proxy now refuses the route's credential (later fixed upstream: NVIDIA/NemoClaw#2553)
+    assert (nc.home / ".nemoclaw/ollama-proxy-token").read_text().strip() == token
+    assert int((nc.home / ".nemoclaw/ollama-auth-proxy.pid").read_text()) != proxy_pid
+    assert nc.state_of("openshell")["gateways"]["nemoclaw"]["providers"]["ollama-local"]["credentials"] == \
+        {"OPENAI_API_KEY": _standin.fingerprint(token)}
+    with pytest.raises(urllib.error.HTTPError) as diverged:
+        urllib.request.urlopen(req, timeout=5)
+    assert diverged.value.code == 401
+
+    # recreate: delete, create, and the previous presets come back (onboard.ts:3181-3193, 5454-5466)
+    mark = len(nc.calls())
+    third = _onboard(nc, NEMOCLAW_RECREATE_SANDBOX="1", NEMOCLAW_PROVIDER="ollama", NEMOCLAW_POLICY_MODE="skip")
     assert third.returncode == 0, third.stdout + third.stderr
-    assert "my-assistant" in world.state_of("openshell")["gateways"]["nemoclaw"]["sandboxes"]
-    assert "Ready" in _plain(world.run("openshell", "sandbox", "list", check=0).stdout)
-    assert "Model:    nemotron-3-nano:30b" in world.run("nemoclaw", "my-assistant", "status", env=env, check=0).stdout
-    assert "Unknown command: other" in world.run("nemoclaw", "other", "status", env=env, check=1).stderr
-    assert world.run("nemoclaw", "uninstall", env=env).returncode == 3
+    again = _openshell_argv(nc, mark)
+    assert ["sandbox", "delete", "my-assistant"] in again and any(c[:2] == ["sandbox", "create"] for c in again)
+    assert "[resume] Reapplying policy presets: pypi, npm" in third.stdout
+    assert _registry(nc)["sandboxes"]["my-assistant"]["policies"] == ["pypi", "npm"]
+
+    # destroy the last sandbox: gateway and forward go too (nemoclaw.ts:137-144, 1919-1927), the proxy stays
+    mark = len(nc.calls())
+    gone = nc.run("nemoclaw", "my-assistant", "destroy", "--yes", check=0)
+    assert "✓ Sandbox 'my-assistant' destroyed" in gone.stdout
+    assert _openshell_argv(nc, mark)[:1] == [["sandbox", "delete", "my-assistant"]]
+    assert ["gateway", "destroy", "-g", "nemoclaw"] in _openshell_argv(nc, mark)
+    assert _registry(nc) == {"sandboxes": {}, "defaultSandbox": None}
+    assert "No gateway configured." in _plain(nc.run("openshell", "status", check=0).stdout)
+    assert _standin.pid_alive(int((nc.home / ".nemoclaw/ollama-auth-proxy.pid").read_text()))
+    assert "Unknown command: my-assistant" in nc.run("nemoclaw", "my-assistant", "status", check=1).stderr
+    assert nc.run("nemoclaw", "uninstall").returncode == 3
 
 
-def test_nemoclaw_cloud_needs_the_key_and_never_writes_it(world, ollama):
-    world.docker_running()
-    env = _nemoclaw_env(world, NEMOCLAW_PROVIDER="cloud", NEMOCLAW_POLICY_MODE="skip")
-    res = world.run("nemoclaw", "onboard", env=env, check=1)
-    assert "NVIDIA_API_KEY is required for cloud provider in non-interactive mode." in res.stderr
-    env["NVIDIA_API_KEY"] = SENTINEL
-    res = world.run("nemoclaw", "onboard", env={**env, "NEMOCLAW_RECREATE_SANDBOX": "1"})
+@pytest.mark.oracle("upstream")
+@needs_node
+def test_nemoclaw_registered_sandbox_that_is_not_ready_needs_recreate(nc):
+    assert _onboard(nc, **OLLAMA, **ACCEPT).returncode == 0
+    path = nc.state / "openshell.json"  # the pod is back to Provisioning (e.g. after a restart)
+    st = json.loads(path.read_text())
+    st["gateways"]["nemoclaw"]["sandboxes"]["my-assistant"]["phase"] = "Provisioning"
+    path.write_text(json.dumps(st))
+    res = _onboard(nc, **OLLAMA)
+    # onboard.ts:3097-3100 @db3453b5
+    assert res.returncode == 1 and "Sandbox 'my-assistant' already exists but is not ready." in res.stderr
+    assert "Pass --recreate-sandbox or set NEMOCLAW_RECREATE_SANDBOX=1 to overwrite." in res.stderr
+
+
+@pytest.mark.oracle("upstream")
+@needs_node
+def test_nemoclaw_reuses_a_live_unregistered_sandbox_without_registering_it(nc):
+    # onboard.ts:3088-3096 @db3453b5 returns before registerSandbox: why nemoclaw_sandbox recreates in that case
+    assert _onboard(nc, **OLLAMA, **ACCEPT).returncode == 0
+    (nc.home / ".nemoclaw/sandboxes.json").unlink()
+    res = _onboard(nc, **OLLAMA)
+    assert res.returncode == 0 and "exists and is ready — reusing it" in res.stdout
+    path = nc.home / ".nemoclaw/sandboxes.json"
+    assert "my-assistant" not in (json.loads(path.read_text()) if path.exists() else {"sandboxes": {}})["sandboxes"]
+    res = _onboard(nc, **OLLAMA, NEMOCLAW_RECREATE_SANDBOX="1")
+    assert res.returncode == 0 and "my-assistant" in _registry(nc)["sandboxes"]
+
+
+@pytest.mark.oracle("upstream")
+@needs_node
+def test_nemoclaw_cloud_is_nvidia_prod_and_the_key_stays_off_disk(nc):
+    env = {"NEMOCLAW_PROVIDER": "cloud", "NEMOCLAW_POLICY_MODE": "skip", **ACCEPT}
+    res = _onboard(nc, **env)
+    assert res.returncode == 1
+    assert "NVIDIA_API_KEY (or NEMOCLAW_PROVIDER_KEY) is required for NVIDIA Endpoints in non-interactive mode." in res.stderr
+    assert "Invalid key. Must start with nvapi-" in _onboard(nc, **env, NVIDIA_API_KEY="sk-not-nvidia").stderr
+    res = _onboard(nc, **env, NVIDIA_API_KEY=SENTINEL)
     assert res.returncode == 0, res.stdout + res.stderr
-    gw = world.state_of("openshell")["gateways"]["nemoclaw"]
-    assert gw["providers"]["nvidia-nim"]["credentials"] == {"NVIDIA_API_KEY": _standin.fingerprint(SENTINEL)}
-    assert gw["routes"]["inference.local"]["model"] == "nvidia/nemotron-3-super-120b-a12b"
+    gw = nc.state_of("openshell")["gateways"]["nemoclaw"]
+    # onboard.ts:160-170 + 787-798: provider nvidia-prod of type nvidia, the key by env name, no base URL option
+    assert gw["providers"]["nvidia-prod"]["type"] == "nvidia"
+    assert gw["providers"]["nvidia-prod"]["credentials"] == {"NVIDIA_API_KEY": _standin.fingerprint(SENTINEL)}
+    assert gw["routes"]["inference.local"] == {**gw["routes"]["inference.local"], "provider": "nvidia-prod",
+                                               "model": "nvidia/nemotron-3-super-120b-a12b"}
     assert SENTINEL not in res.stdout + res.stderr
-    for path in [*world.state.rglob("*"), *world.home.rglob("*")]:
+    for path in [*nc.state.rglob("*"), *nc.home.rglob("*")]:
         if path.is_file():
             assert SENTINEL.encode() not in path.read_bytes(), path
-    creates = [c for c in world.calls("openshell") if c["argv"][:2] == ["provider", "create"]]
+    calls = list(nc.calls("openshell"))
+    assert all(SENTINEL not in " ".join(c["argv"]) for c in calls)
+    creates = [c for c in calls if c["argv"][:2] == ["provider", "create"]]
     assert creates and all("NVIDIA_API_KEY" in c["secret_env"] for c in creates)
+    # the sandbox is created with an allowlisted environment (subprocess-env.ts): no credential reaches it
+    assert next(c for c in calls if c["argv"][:2] == ["sandbox", "create"])["secret_env"] == []
+
+
+@pytest.mark.oracle("upstream")
+@needs_node
+@pytest.mark.parametrize(("env", "fragment"), [
+    ({"NEMOCLAW_SANDBOX_NAME": "My-Assistant"}, "Invalid sandbox name: 'My-Assistant'"),  # no lower-casing at v0.0.21
+    ({"NEMOCLAW_SANDBOX_NAME": "1agent"}, "Names must start with a letter, not a digit."),
+    ({"NEMOCLAW_SANDBOX_NAME": "credentials"}, "Reserved name: 'credentials' is a NemoClaw CLI command."),
+    ({"NEMOCLAW_POLICY_PRESETS": "pypi,docker"}, "Unknown policy preset(s): docker"),  # no docker preset at v0.0.21
+    ({"NEMOCLAW_POLICY_TIER": "wide", "NEMOCLAW_POLICY_MODE": "suggested"}, "Unknown policy tier: wide"),
+    ({"NEMOCLAW_PROVIDER": "nvidia-nim"}, "Unsupported NEMOCLAW_PROVIDER: nvidia-nim"),
+])
+def test_nemoclaw_refuses_what_v0021_refuses(nc, env, fragment):
+    res = _onboard(nc, **{**OLLAMA, **ACCEPT, **env})
+    assert res.returncode == 1 and fragment in res.stderr, res.stdout[-2000:] + res.stderr
+
+
+@pytest.mark.oracle("upstream")
+def test_nemoclaw_presets_and_tiers_are_v0021s():
+    # nemoclaw-blueprint/policies/presets/*.yaml and tiers.yaml @db3453b5
+    names = sorted(p.stem for p in (REPO / "nemoclaw-blueprint/policies/presets").glob("*.yaml"))
+    assert names == ["brave", "brew", "discord", "github", "huggingface", "jira", "local-inference", "npm", "outlook",
+                     "pypi", "slack", "telegram"]
+    local = (REPO / "nemoclaw-blueprint/policies/presets/local-inference.yaml").read_text()
+    assert [int(p) for p in re.findall(r"port: (\d+)", local)] == [11434, 11435, 8000]
+    tiers = (REPO / "nemoclaw-blueprint/policies/tiers.yaml").read_text()
+    assert re.findall(r"- name: (\w+)", tiers) == ["restricted", "balanced", "open"]
+    bp = (REPO / "nemoclaw-blueprint/blueprint.yaml").read_text()
+    assert 'min_openshell_version: "0.0.24"' in bp and 'max_openshell_version: "0.0.26"' in bp
+
+
+def _test_base_image(tag: str) -> None:
+    """A stand-in for the lead's agentsec/openshell-sandbox-base:0.0.26 from this machine's Debian image: a `sandbox`
+    user with home /sandbox (bash and python3 are already in it; the build needs nothing else)."""
+    dockerfile = "FROM debian:bookworm-slim\nRUN useradd -m -d /sandbox -s /bin/bash sandbox\n"
+    subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=dockerfile, text=True, check=True, capture_output=True)
+
+
+@pytest.mark.oracle("docker", "upstream")
+@pytest.mark.skipif(shutil.which("docker") is None or
+                    subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0,
+                    reason="needs a Docker engine")
+def test_nemoclaw_sandbox_image_builds_offline_and_starts_the_gateway(tmp_path):
+    base, image, box = "agentsec-h3-sandbox-base:test", "agentsec-h3-nemoclaw-sandbox:test", "agentsec-h3-nemoclaw-box"
+    ctx = tmp_path / "ctx"  # the build context onboarding stages (src/lib/sandbox-build-context.ts:28-68)
+    (ctx / "nemoclaw").mkdir(parents=True)
+    shutil.copy(REPO / "Dockerfile", ctx / "Dockerfile")
+    for f in ("package.json", "package-lock.json", "tsconfig.json", "openclaw.plugin.json"):
+        shutil.copy(REPO / "nemoclaw" / f, ctx / "nemoclaw" / f)
+    shutil.copytree(REPO / "nemoclaw/src", ctx / "nemoclaw/src")
+    shutil.copytree(REPO / "nemoclaw-blueprint", ctx / "nemoclaw-blueprint")
+    (ctx / "scripts").mkdir()
+    for f in ("nemoclaw-start.sh", "openclaw-standin.py"):
+        shutil.copy(REPO / "scripts" / f, ctx / "scripts" / f)
+    try:
+        _test_base_image(base)
+        build = subprocess.run(["docker", "build", "-q", "--network=none", "--build-arg", f"BASE_IMAGE={base}",
+                                "--build-arg", "NEMOCLAW_MODEL=nemotron-3-nano:30b",
+                                "--build-arg", "NEMOCLAW_PRIMARY_MODEL_REF=inference/nemotron-3-nano:30b",
+                                "--build-arg", "NEMOCLAW_PROVIDER_KEY=inference", "-t", image, str(ctx)],
+                               capture_output=True, text=True, check=False, timeout=600)
+        assert build.returncode == 0, build.stderr[-3000:]
+        subprocess.run(["docker", "run", "-d", "--name", box, "--network=none", "--user", "sandbox", "--entrypoint",
+                        "sleep", image, "300"], check=True, capture_output=True)
+
+        def inside(*cmd, check=True):
+            return subprocess.run(["docker", "exec", "--user", "sandbox", box, *cmd], capture_output=True, text=True,
+                                  check=check)
+        cfg = json.loads(inside("cat", "/sandbox/.openclaw/openclaw.json").stdout)
+        provider = cfg["models"]["providers"]["inference"]
+        assert provider["baseUrl"] == "https://inference.local/v1" and provider["models"][0]["id"] == "nemotron-3-nano:30b"
+        assert cfg["agents"]["defaults"]["model"]["primary"] == "inference/nemotron-3-nano:30b"
+        assert len(cfg["gateway"]["auth"]["token"]) == 64
+        # Dockerfile:368-379: root-owned, 0444, hash pinned; the sandbox user cannot rewrite it
+        assert inside("stat", "-c", "%U %a", "/sandbox/.openclaw/openclaw.json").stdout.split() == ["root", "444"]
+        assert inside("sh", "-c", "echo x >> /sandbox/.openclaw/openclaw.json", check=False).returncode != 0
+        for path in ("/opt/nemoclaw/dist/index.js", "/opt/nemoclaw/openclaw.plugin.json", "/opt/nemoclaw-blueprint/blueprint.yaml",
+                     "/sandbox/.nemoclaw/blueprints/0.1.0/policies/openclaw-sandbox.yaml", "/usr/local/bin/nemoclaw-start"):
+            inside("test", "-e", path)
+        # the entrypoint as onboarding runs it: `env CHAT_UI_URL=... nemoclaw-start`; it returns, the gateway answers
+        start = inside("/usr/local/bin/nemoclaw-start", "env", "CHAT_UI_URL=http://127.0.0.1:18789", "nemoclaw-start")
+        assert start.returncode == 0 and "openclaw gateway launched" in start.stderr
+        probe = ("import urllib.request as u, time\nfor i in range(50):\n    try:\n"
+                 "        print(u.urlopen('http://127.0.0.1:18789/', timeout=1).status); break\n"
+                 "    except OSError:\n        time.sleep(0.1)\n")
+        assert inside("python3", "-c", probe).stdout.strip() == "200"
+        # a tampered config stops the entrypoint (verify_config_integrity, nemoclaw-start.sh:193-217)
+        subprocess.run(["docker", "exec", "--user", "root", box, "sh", "-c", "chmod 644 /sandbox/.openclaw/openclaw.json && "
+                        "echo '{}' > /sandbox/.openclaw/openclaw.json"], check=True, capture_output=True)
+        refused = inside("/usr/local/bin/nemoclaw-start", check=False)
+        assert refused.returncode == 1 and "Config integrity check failed" in refused.stderr
+    finally:
+        subprocess.run(["docker", "rm", "-f", box], capture_output=True, check=False)
+        subprocess.run(["docker", "rmi", "-f", image, base], capture_output=True, check=False)
 
 
 # ---- pfctl ------------------------------------------------------------------------------------------------
@@ -599,20 +894,8 @@ def test_build_artifacts_checksums_and_reproducible_tag(world):
                    capture_output=True)
     assert subprocess.run(["git", "-C", clone, "rev-parse", "HEAD"], capture_output=True, text=True,
                           check=True).stdout.strip() == index_a["nemoclaw"]["commit"]
-    assert world.run(clone / "bin/nemoclaw", "--version", check=0).stdout.strip() == "nemoclaw v0.0.21"
+    assert world.run(clone / "bin/nemoclaw.js", "--version").returncode == 1  # dist/ is not committed
+    world.run("node", clone / "scripts/build-cli.js", "-p", "tsconfig.src.json", cwd=clone, check=0)
+    # the version comes from the tag (git describe), not from package.json's 0.1.0 (src/lib/version.ts @db3453b5)
+    assert world.run(clone / "bin/nemoclaw.js", "--version", check=0).stdout.strip() == "nemoclaw v0.0.21"
     assert 'max_openshell_version: "0.0.26"' in (clone / "nemoclaw-blueprint/blueprint.yaml").read_text()
-
-
-@pytest.mark.skipif(shutil.which("npm") is None or shutil.which("node") is None, reason="node and npm are needed")
-def test_nemoclaw_repo_installs_builds_and_links_offline(world):
-    work = world.base / "nemoclaw"
-    shutil.copytree(REPO, work, ignore=shutil.ignore_patterns("node_modules", "dist", "__pycache__"))
-    shutil.copy(STANDINS / "_standin.py", work / "bin/_standin.py")
-    npm = {"PATH": f"{Path(shutil.which('npm')).parent}:{world.env['PATH']}", "npm_config_prefix": str(world.base / "npm"),
-           "npm_config_cache": str(world.base / "npm-cache"), "npm_config_offline": "true", "npm_config_audit": "false",
-           "npm_config_fund": "false", "npm_config_update_notifier": "false"}
-    world.run("npm", "install", "--ignore-scripts", env=npm, cwd=work, check=0)
-    world.run("npm", "run", "build", env=npm, cwd=work, check=0)
-    assert (work / "nemoclaw/dist/index.js").read_text().startswith("// built by build.js")
-    world.run("npm", "link", env=npm, cwd=work, check=0)
-    assert world.run(world.base / "npm/bin/nemoclaw", "--version", env=npm, check=0).stdout.strip() == "nemoclaw v0.0.21"

@@ -1,9 +1,16 @@
-// Stand-in for the plugin's TypeScript build: copies src/index.js to dist/index.js with node only.
+// agentsec stand-in for the plugin's `tsc` build (nemoclaw/package.json "build" at NemoClaw v0.0.21): copies
+// compilerOptions.rootDir (src/) to outDir (dist/) as tsconfig.json says, with node only; a missing src/ fails.
+"use strict";
 const fs = require("fs");
 const path = require("path");
 
-const dist = path.join(__dirname, "dist");
-fs.mkdirSync(dist, { recursive: true });
-const source = fs.readFileSync(path.join(__dirname, "src", "index.js"), "utf-8");
-fs.writeFileSync(path.join(dist, "index.js"), `// built by build.js (node ${process.version})\n${source}`);
-console.log(`built ${path.join(dist, "index.js")}`);
+const options = JSON.parse(fs.readFileSync(path.join(__dirname, "tsconfig.json"), "utf-8")).compilerOptions;
+const src = path.join(__dirname, options.rootDir);
+const dist = path.join(__dirname, options.outDir);
+if (!fs.existsSync(path.join(src, "index.js"))) {
+  console.error(`error TS18003: No inputs were found (${src}/index.js is missing).`);
+  process.exit(1);
+}
+fs.rmSync(dist, { recursive: true, force: true });
+fs.cpSync(src, dist, { recursive: true });
+console.log(`built ${path.relative(__dirname, dist)}/ from ${path.relative(__dirname, src)}/ (node ${process.version})`);
