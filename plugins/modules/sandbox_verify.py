@@ -218,7 +218,7 @@ sandboxes:
   returned: when O(exec) is set
   type: dict
 errors:
-  description: Host mode only. C(<sandbox>: <why>) for every sandbox without a result, and the discovery failure.
+  description: Host mode only. One line per sandbox without a result (the sandbox, then why), and the discovery failure.
   returned: when O(exec) is set
   type: list
   elements: str

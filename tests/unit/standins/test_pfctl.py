@@ -124,8 +124,8 @@ def _playbook(base: Path, cases: dict[str, tuple[Path, dict]]) -> dict:
 MUTATIONS = [
     ("quick-before-direction", ("pass in quick on lo0", "pass quick in on lo0"), "syntax error", "pass quick in",
      "pfrule: action dir logquick interface ..., parse.y:1841 / pf.conf.5:2850", True),
-    ("unknown-trailing-keyword", ("to any port {{ hardening_ollama_port }}\nblock",
-                                  "to any port {{ hardening_ollama_port }} allowme\nblock"),
+    ("unknown-trailing-keyword", ("to any port {{ ports }}\nblock",
+                                  "to any port {{ ports }} allowme\nblock"),
      "syntax error", "allowme", "filter_opts ends the rule, parse.y:2255-2271", True),
     ("unknown-first-keyword", ("block drop in quick", "deny drop in quick"), "syntax error", "deny drop",
      "ruleset alternatives, parse.y:509-526", False),
@@ -157,7 +157,7 @@ BAD_INPUTS = [
     ("mask-too-long", {"hardening_ollama_allowed_sources": ["192.168.65.0/33"]}, "could not parse host specification"),
     ("hostname", {"hardening_ollama_allowed_sources": ["ollama.example"]}, "could not parse host specification"),
     ("table-in-table", {"hardening_ollama_allowed_sources": ["<agentsec_other>"]}, "tables cannot contain tables"),
-    ("port-out-of-range", {"hardening_ollama_port": 70000}, "illegal port value 70000"),
+    ("port-out-of-range", {"hardening_ollama_ports": [11434, 70000]}, "illegal port value 70000"),
 ]
 
 
