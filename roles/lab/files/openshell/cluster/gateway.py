@@ -29,6 +29,10 @@ GRPC_ENDPOINT = "http://openshell.openshell.svc.cluster.local:8080"  # values.ya
 VERSION = os.environ.get("OPENSHELL_STANDIN_VERSION", "0.0.26")
 DEFAULT_IMAGE = os.environ.get("OPENSHELL_STANDIN_SANDBOX_IMAGE", "agentsec/openshell-sandbox-base:0.0.26")
 COMMUNITY = "ghcr.io/nvidia/openshell-community/sandboxes/"  # the community registry prefix of `--from <name>`
+# What OpenShell v0.0.26 itself does, gap by gap (docs/lab.md has each gap's upstream evidence): a sandbox created
+# without an explicit gap list - as NemoClaw or a user creates it - behaves like a v0.0.26 sandbox.
+V0026_GAPS = ("landlock_unenforced", "netlink_open", "clone_newuser", "clone3_open", "missing_blocks", "no_sock_packet",
+              "inference_dns", "writable_root", "direct_egress")
 KNOWN_GAPS = {"landlock_unenforced", "netlink_open", "clone_newuser", "clone3_open", "missing_blocks", "no_sock_packet",
               "ca_missing", "inference_dns", "writable_root", "direct_egress", "port_any", "host_header", "tls_strict_detect",
               "inference_models_any"}
@@ -165,7 +169,7 @@ def v_health(_req):
 
 def v_sandbox_create(req):
     name = req.get("name") or f"sandbox-{uuid.uuid4().hex[:6]}"
-    gaps = set(req.get("gaps") or [])
+    gaps = set(V0026_GAPS if req.get("gaps") is None else req["gaps"])
     if gaps - KNOWN_GAPS:
         raise GatewayError("InvalidArgument", f"unknown stand-in gaps: {sorted(gaps - KNOWN_GAPS)}")
     image = req.get("image") or DEFAULT_IMAGE
