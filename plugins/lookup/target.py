@@ -106,6 +106,8 @@ def resolve(contract, platform, home, gateway, lab_dir="/var/lib/agentsec-lab"):
 
     picked = pick(contract)
     gateway = gateway or picked["openshell"]["gateway"]
+    # openshell.gateway is the gateway in force: nemoclaw_gateway when set (roles read it, e.g. lab_gateway)
+    picked["openshell"]["gateway"] = gateway
 
     def fill(value, openshell=None):
         if isinstance(value, dict):
