@@ -290,7 +290,7 @@ def a_look(args):
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as fh:
-                if marker.encode() in fh.read():
+                if fh.read().split(b"\0")[0] == marker.encode():  # the trace's argv[0], not this look's own argv
                     procs.append(int(entry))
     files = [p for p in (f"/tmp/{marker}", f"/sandbox/{marker}", f"/dev/shm/{marker}") if os.path.exists(p)]
     shmid = LIBC.shmget(ctypes.c_int(key), ctypes.c_size_t(0), ctypes.c_int(0))
