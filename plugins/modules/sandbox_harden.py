@@ -111,7 +111,8 @@ options:
     default: 10.200.0.1
   resources:
     description:
-      - Limits of the agent container (C(resources.limits) of the pod template, e.g. V({memory: 2Gi, cpu: "2"})), so
+      - >-
+        Limits of the agent container (C(resources.limits) of the pod template, e.g. V({memory: 2Gi, cpu: "2"})), so
         one sandbox cannot take the memory or CPU of the other sandboxes on the same Docker VM. Empty sets none.
         Kubernetes has no per-pod pids limit field (the kubelet's C(podPidsLimit) is node-wide).
     type: dict

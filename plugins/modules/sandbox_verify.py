@@ -168,7 +168,8 @@ options:
     type: str
   peer_addresses:
     description:
-      - Pod addresses of the host's other sandboxes (C(ip), port 2222 - every pod's SSH listener - or C(ip:port)). A
+      - >-
+        Pod addresses of the host's other sandboxes (C(ip), port 2222 - every pod's SSH listener - or C(ip:port)). A
         direct connection to each must not open (L3.peer_direct) and the proxy must refuse to relay to each
         (L4.peer_via_proxy); both are skipped without it. Names are never resolved.
     type: list
