@@ -152,6 +152,10 @@ def probe_peer_via_proxy(proxy, peers, host_header, timeout):
 
 def decide_peer_via_proxy(obs, _v):
     probes = obs.get("probes") or []
+    # bytes that are not an HTTP answer came back: the proxy relayed the peer's own answer (e.g. its SSH listener's ERR)
+    raw = [p for p in probes if p["result"] == "proxy-error" and str(p.get("error", "")).startswith("not an HTTP answer")]
+    if raw:
+        return FAIL, {**obs, "reason": "the proxy relayed another sandbox's raw answer: " + "; ".join(p["peer"] for p in raw)}
     if not probes or any(p["result"] in ("proxy-unreachable", "proxy-error") for p in probes):
         return ERROR, obs
     relayed = [f"{p['request']} {p['peer']}" for p in probes if not (p["result"] == "answered" and p.get("status") == 403)]

@@ -61,6 +61,8 @@ def test_decisions():
     assert VI.decide_peer_via_proxy({"probes": [{"peer": "a:1", "request": "forward", "result": "answered", "status": 502}]}, {})[0] == V.FAIL
     assert VI.decide_peer_via_proxy({"probes": [{"peer": "a:1", "request": "forward", "result": "closed"}]}, {})[0] == V.FAIL
     assert VI.decide_peer_via_proxy({"probes": [{"peer": "a:1", "request": "connect", "result": "proxy-unreachable"}]}, {})[0] == V.ERROR
+    raw = {"peer": "a:1", "request": "forward", "result": "proxy-error", "error": "not an HTTP answer: b'ERR\\n'"}
+    assert VI.decide_peer_via_proxy({"probes": [raw]}, {})[0] == V.FAIL
     ok = {"result": "read", "init": ["/usr/bin/python3", "/opt/openshell/bin/openshell-sandbox"], "foreign": []}
     assert VI.decide_pid_namespace(ok, {})[0] == V.PASS
     assert VI.decide_pid_namespace({**ok, "init": ["/sbin/init"]}, {})[0] == V.FAIL
