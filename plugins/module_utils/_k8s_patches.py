@@ -134,7 +134,8 @@ def _mount(container, volumes, name, source, path, read_only=False, sub_path=Non
 
 def harden(sandbox, opts):
     """A Sandbox CR -> the same CR with its pod template hardened. opts: l1, l2, l3, l5, l6 (bools), container,
-    configmap, landlock_ro, landlock_rw, inference_address. Server-owned fields are dropped (a replace sends
+    configmap, landlock_ro, landlock_rw, inference_address, resources (a limits mapping for the agent container,
+    e.g. {"memory": "2Gi", "cpu": "2"}; empty sets none). Server-owned fields are dropped (a replace sends
     metadata.resourceVersion back for optimistic concurrency)."""
     check_sandbox(sandbox)
     cr = _clean(sandbox)
@@ -165,6 +166,11 @@ def harden(sandbox, opts):
         init.append({"name": NETGUARD, "image": container["image"], "command": ["sh", "-c", NETGUARD_SCRIPT],
                      "securityContext": {"privileged": True, "runAsUser": 0}})
         pod["initContainers"] = init
+    if opts.get("resources"):
+        # per-sandbox limits (issue 13 class 6): one sandbox cannot take the memory or CPU of the others on the same
+        # Docker VM. Only limits are set; a pods limit has no pod field (kubelet's podPidsLimit is node-wide).
+        current = container.get("resources") or {}
+        container["resources"] = {**current, "limits": {**(current.get("limits") or {}), **opts["resources"]}}
     if opts.get("l6"):
         aliases = pod.setdefault("hostAliases", [])
         if not any("inference.local" in (a.get("hostnames") or []) for a in aliases):

@@ -109,6 +109,14 @@ options:
     description: Address inference.local is given (the proxy intercepts the name; the address is only resolved).
     type: str
     default: 10.200.0.1
+  resources:
+    description:
+      - >-
+        Limits of the agent container (C(resources.limits) of the pod template, e.g. V({memory: 2Gi, cpu: "2"})), so
+        one sandbox cannot take the memory or CPU of the other sandboxes on the same Docker VM. Empty sets none.
+        Kubernetes has no per-pod pids limit field (the kubelet's C(podPidsLimit) is node-wide).
+    type: dict
+    default: {}
   ready_timeout:
     description: Seconds a rolled sandbox has to become Ready again.
     type: int
@@ -226,7 +234,8 @@ def preflight(kube, module):
 
 def options(p):
     return {"l1": p["l1"], "l2": p["l2"], "l3": p["l3"], "l5": p["l5"], "l6": p["l6"], "container": p["container"],
-            "landlock_ro": p["landlock_ro"], "landlock_rw": p["landlock_rw"], "inference_address": p["inference_address"]}
+            "landlock_ro": p["landlock_ro"], "landlock_rw": p["landlock_rw"], "inference_address": p["inference_address"],
+            "resources": {k: str(v) for k, v in p["resources"].items()}}
 
 
 def comparable(cr):
@@ -327,6 +336,7 @@ def main():
             landlock_ro=dict(type="list", elements="str", default=[]),
             landlock_rw=dict(type="list", elements="str", default=[]),
             inference_address=dict(type="str", default="10.200.0.1"),
+            resources=dict(type="dict", default={}),
             ready_timeout=dict(type="int", default=180),
         ),
         supports_check_mode=True,
@@ -335,6 +345,9 @@ def main():
     for key in ("name", "group", "version", "resource", "namespace"):
         if not p["crd"].get(key):
             module.fail_json(msg=f"crd.{key} is required (the target contract's cluster.crd)")
+    bad = sorted(k for k in p["resources"] if k not in ("memory", "cpu", "ephemeral-storage"))
+    if bad:
+        module.fail_json(msg=f"resources: unknown limit(s) {', '.join(bad)}; use memory, cpu or ephemeral-storage")
     kube = Kube(module)
     found = preflight(kube, module)
     names = p["sandboxes"] or sorted(found)

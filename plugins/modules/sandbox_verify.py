@@ -166,6 +166,15 @@ options:
   allowed_ip:
     description: The address O(allowed_host) resolves to; a CONNECT to the literal must be refused (L4.ip_literal).
     type: str
+  peer_addresses:
+    description:
+      - >-
+        Pod addresses of the host's other sandboxes (C(ip), port 2222 - every pod's SSH listener - or C(ip:port)). A
+        direct connection to each must not open (L3.peer_direct) and the proxy must refuse to relay to each
+        (L4.peer_via_proxy); both are skipped without it. Names are never resolved.
+    type: list
+    elements: str
+    default: []
   hook_scan_paths:
     description: Agent-writable paths searched for interpreter start-up hooks (L1.startup_hooks).
     type: list
@@ -282,16 +291,17 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_exec, _verify, _verify_proxy
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_exec, _verify, _verify_isolation, _verify_proxy
 
 _verify.register(_verify_proxy)
+_verify.register(_verify_isolation)
 
 HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout", "residual")
 
 
 def probe_modules():
     """The modules piped into a sandbox, in import order: the core probes and the proxy probes."""
-    return [_verify, _verify_proxy]
+    return [_verify, _verify_proxy, _verify_isolation]
 
 
 def host_mode(module, params, check_ids):
@@ -363,6 +373,7 @@ def main():
             allowed_http=dict(type="str"),
             denied_http=dict(type="str"),
             allowed_ip=dict(type="str"),
+            peer_addresses=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -373,6 +384,7 @@ def main():
     try:
         check_ids = _verify.select_checks(params["checks"], params["skip_checks"])
         _verify.plan(params, {})  # validates addresses and the model id before any probe runs
+        _verify_isolation.plan(params)  # and the peer addresses
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     if params["exec"]:

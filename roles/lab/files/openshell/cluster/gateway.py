@@ -241,7 +241,11 @@ def v_sandbox_exec_target(req):
                            "wait for it to reach Ready state")
     pod = S.Store().find("Pod", NAMESPACE, req["name"])
     uid = pod["metadata"]["uid"] if pod else ""
-    return {"id": got["id"], "container": f"k8s_agent_{req['name']}_{NAMESPACE}_{uid}_0"}
+    # the kubelet stand-in names a restarted container by its attempt (k3s_standin.py cname()); stand-in only: upstream
+    # reaches the supervisor's SSH server on the pod, whichever container instance runs it
+    statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+    attempt = next((s.get("restartCount", 0) for s in statuses if s.get("name") == "agent"), 0)
+    return {"id": got["id"], "container": f"k8s_agent_{req['name']}_{NAMESPACE}_{uid}_{attempt}"}
 
 
 def v_provider_create(req):

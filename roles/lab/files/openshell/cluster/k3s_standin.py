@@ -254,6 +254,15 @@ class Cluster:
                 self.pod_status(pod, phase="Failed", reason="SysctlForbidden",
                                 message=f"Pod forbidden sysctl: \"{bad[0]}\" not allowlisted")
                 return
+            # a new pod sandbox (network namespace): "everything will need to be killed and recreated, and init
+            # containers should be purged" (kubernetes pkg/kubelet/kuberuntime/kuberuntime_manager.go computePodActions;
+            # line unverified) - so the init containers run again in the new namespace and no container of the old one stays
+            for ctr in existing.values():
+                self.docker.remove(ctr["Id"])
+            if (pod.get("status") or {}).get("initDone"):
+                self.store.update_status("Pod", meta["namespace"], meta["name"],
+                                         {k: v for k, v in pod["status"].items() if k != "initDone"})
+                pod = self.store.get("Pod", meta["namespace"], meta["name"])
             self.start_pause(pod)
             existing = {c["Labels"]["io.kubernetes.container.name"]: c for c in self.containers_of(meta["uid"])}
         pause_id = existing["POD"]["Id"]

@@ -1,0 +1,218 @@
+# Copyright: (c) 2026, agentsec.nemoclaw contributors
+# Apache License 2.0 (see LICENSE)
+"""Verifier probes for the isolation of one sandbox from the other sandboxes of the same host (issue 13, class 6).
+
+Same contract as _verify_proxy: CHECKS (id -> (layer, title, severity, expected, remediation)) and
+``plan(params) -> {id: (probe, decide)}``. Probes run as the agent inside the sandbox, standard library only, bounded
+in time, and send traffic only to the addresses given in ``peer_addresses`` (other sandboxes' pod IPs, optionally
+``ip:port``; port 2222 is every OpenShell v0.0.26 pod's SSH listener, OPENSHELL_SSH_LISTEN_ADDR, crates/openshell-
+server/src/sandbox/mod.rs @v0.0.26 L1222) and to the proxy. Nothing is created: the keyring probe only asks for the
+user keyring's id.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import ipaddress
+import os
+import platform
+import socket
+
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils._verify import ERROR, FAIL, PASS, parse_hostport
+
+PEER_PORT = 2222
+SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
+KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING = 0, -4
+
+CHECKS = {
+    "L1.pid_namespace": ("L1", "Only this sandbox's processes are visible", "high",
+                         "PID 1 is this sandbox's supervisor and every readable process shares this PID namespace",
+                         "Keep one PID namespace per sandbox pod (no hostPID, no shared process namespace across sandboxes)."),
+    "L2.keyring": ("L2", "The uid's user keyring is not usable", "high",
+                   "keyctl(KEYCTL_GET_KEYRING_ID, @u) refused (EPERM)",
+                   "Deny add_key/keyctl/request_key (hardened filter, keyring group): every sandbox of one Docker VM runs "
+                   "its agent as the same uid and shares that uid's user keyring."),
+    "L3.peer_direct": ("L3", "Other sandboxes are not reachable directly", "critical",
+                       "no TCP connection to another sandbox's pod address opens",
+                       "Turn forwarding off in the pod network namespace (hardening role, l3) and keep the bypass rules."),
+    "L4.peer_via_proxy": ("L4", "The proxy does not relay to other sandboxes", "high",
+                          "HTTP 403 to CONNECT <peer>:<port> and to GET http://<peer>:<port>/ with an allowed Host header",
+                          "Keep pod addresses out of the policy (no allowed_ips covering the gateway's pod network) and decide "
+                          "forward requests on the URI authority."),
+}
+
+
+def _errname(num):
+    return _errno.errorcode.get(num, str(num))
+
+
+def probe_keyring(machine=None):
+    nr = SYS_KEYCTL.get(machine or platform.machine())
+    if nr is None:
+        return {"result": "unsupported", "machine": machine or platform.machine()}
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    ctypes.set_errno(0)
+    rc = libc.syscall(ctypes.c_long(nr), ctypes.c_long(KEYCTL_GET_KEYRING_ID), ctypes.c_long(KEY_SPEC_USER_KEYRING), ctypes.c_long(0))
+    return {"result": "usable", "keyring": rc} if rc >= 0 else {"result": _errname(ctypes.get_errno())}
+
+
+def decide_keyring(obs, _v):
+    if obs["result"] == "usable":
+        return FAIL, {**obs, "reason": "the agent can reach its uid's user keyring, which other sandboxes of this uid share"}
+    if obs["result"] == "EPERM":
+        return PASS, obs
+    return ERROR, obs  # ENOSYS, unsupported: the question stays open
+
+
+def probe_pid_namespace(proc="/proc"):
+    def read(path):
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except OSError:
+            return None
+
+    try:
+        own = os.readlink(os.path.join(proc, "self", "ns", "pid"))
+    except OSError as exc:
+        return {"result": "unreadable", "error": exc.strerror}
+    init = (read(os.path.join(proc, "1", "cmdline")) or b"").split(b"\0")
+    foreign, readable = [], 0
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            ns = os.readlink(os.path.join(proc, entry, "ns", "pid"))
+        except OSError:
+            continue
+        readable += 1
+        if ns != own:
+            foreign.append(int(entry))
+    return {"result": "read", "init": [p.decode(errors="replace") for p in init[:3]], "own_ns": own, "readable": readable,
+            "foreign": foreign[:20]}
+
+
+def decide_pid_namespace(obs, _v):
+    if obs.get("result") != "read":
+        return ERROR, obs
+    supervisor = any(os.path.basename(p) == "openshell-sandbox" for p in obs["init"])
+    if obs["foreign"] or not supervisor:
+        reason = ("processes of another PID namespace are visible" if obs["foreign"]
+                  else "PID 1 is not this sandbox's supervisor: the PID namespace is shared with something else")
+        return FAIL, {**obs, "reason": reason}
+    return PASS, obs
+
+
+def probe_peer_direct(peers, timeout):
+    out = []
+    for host, port in peers:
+        try:
+            with socket.create_connection((host, port), timeout=timeout) as sock:
+                sock.settimeout(timeout)
+                try:
+                    sock.sendall(b"agentsec-verify\n")
+                    answer = sock.recv(64).decode("latin-1")
+                except OSError:
+                    answer = ""
+            out.append({"peer": f"{host}:{port}", "result": "connected", "answer": answer[:40]})
+        except TimeoutError:
+            out.append({"peer": f"{host}:{port}", "result": "timeout"})
+        except OSError as exc:
+            out.append({"peer": f"{host}:{port}", "result": _errname(exc.errno) if exc.errno else type(exc).__name__})
+    return {"probes": out}
+
+
+def decide_peer_direct(obs, _v):
+    if not obs.get("probes"):
+        return ERROR, obs
+    reached = [p["peer"] for p in obs["probes"] if p["result"] == "connected"]
+    if reached:
+        return FAIL, {**obs, "reason": "a TCP connection to another sandbox opened: " + ", ".join(reached)}
+    return PASS, obs
+
+
+def probe_peer_via_proxy(proxy, peers, host_header, timeout):
+    # imported here: _verify_proxy is an optional sibling extension with the proxy request helpers
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils._verify_proxy import connect_request, send_to_proxy  # noqa: PLC0415
+
+    out = []
+    for host, port in peers:
+        literal = f"[{host}]" if ":" in host else host
+        for kind, payload in (("connect", connect_request(literal, port)),
+                              ("forward", (f"GET http://{literal}:{port}/agentsec-verify HTTP/1.1\r\nHost: {host_header}\r\n"
+                                           "Connection: close\r\n\r\n").encode("ascii"))):
+            sock, obs = send_to_proxy(proxy, payload, timeout)
+            if sock is not None:
+                sock.close()
+            out.append({"peer": f"{host}:{port}", "request": kind, **{k: v for k, v in obs.items() if k != "head"}})
+    return {"probes": out}
+
+
+def decide_peer_via_proxy(obs, _v):
+    probes = obs.get("probes") or []
+    # bytes that are not an HTTP answer came back: the proxy relayed the peer's own answer (e.g. its SSH listener's ERR)
+    raw = [p for p in probes if p["result"] == "proxy-error" and str(p.get("error", "")).startswith("not an HTTP answer")]
+    if raw:
+        return FAIL, {**obs, "reason": "the proxy relayed another sandbox's raw answer: " + "; ".join(p["peer"] for p in raw)}
+    if not probes or any(p["result"] in ("proxy-unreachable", "proxy-error") for p in probes):
+        return ERROR, obs
+    relayed = [f"{p['request']} {p['peer']}" for p in probes if not (p["result"] == "answered" and p.get("status") == 403)]
+    if relayed:
+        return FAIL, {**obs, "reason": "the proxy did not refuse (403) a request to another sandbox: " + "; ".join(relayed)}
+    return PASS, obs
+
+
+def parse_peers(values):
+    """peer_addresses: IPs (port 2222) or ip:port / [v6]:port; ValueError names the bad one."""
+    peers = []
+    for value in values or []:
+        text = str(value).strip()
+        try:
+            ipaddress.ip_address(text)
+            peers.append((text, PEER_PORT))
+            continue
+        except ValueError:
+            pass
+        host, port = parse_hostport(text, "peer_addresses entry")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError as exc:
+            raise ValueError(f"peer_addresses entry {value!r} is not an IP address (names are never resolved here)") from exc
+        peers.append((host, port))
+    return peers
+
+
+def plan(params):
+    """Uses proxy, timeout, egress_timeout, peer_addresses (no default: the peer checks are skipped without it),
+    allowed_http / allowed_host (the Host header of the forward probe, default allowed.lab:80) and proc_root."""
+    proxy = parse_hostport(params["proxy"], "proxy")
+    peers = parse_peers(params.get("peer_addresses"))
+    allowed = params.get("allowed_http") or (f"{parse_hostport(params['allowed_host'], 'allowed_host', 443)[0]}:80"
+                                             if params.get("allowed_host") else "allowed.lab:80")
+    t, et, proc = float(params["timeout"]), float(params["egress_timeout"]), params.get("proc_root", "/proc")
+
+    def skip(reason):
+        return lambda: {"skip": reason}
+
+    no_peers = skip("set peer_addresses to the pod addresses of the host's other sandboxes")
+    return {
+        "L1.pid_namespace": (lambda: probe_pid_namespace(proc), decide_pid_namespace),
+        "L2.keyring": (probe_keyring, decide_keyring),
+        "L3.peer_direct": ((lambda: probe_peer_direct(peers, et)) if peers else no_peers, decide_peer_direct),
+        "L4.peer_via_proxy": ((lambda: probe_peer_via_proxy(proxy, peers, allowed, t)) if peers else no_peers,
+                              decide_peer_via_proxy),
+    }
+
+
+def _self_register():
+    """Piped into a sandbox, this module registers itself (sandbox_main registers only _verify_proxy by name)."""
+    import sys  # noqa: PLC0415
+
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify  # noqa: PLC0415
+
+    _verify.register(sys.modules[__name__])
+
+
+_self_register()
