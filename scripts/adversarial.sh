@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The adversarial suite (tests/adversarial, docs/adversarial.md): brings up a private lab (gateway adv, state in
-# /var/lib/agentsec-h7, subnet 172.30.77.0/24, images agentsec-h7/*), hardens two of its sandboxes, runs the hostile
+# /var/lib/agentsec-adv, subnet 172.30.77.0/24, the lab's images agentsec/*), hardens two of its sandboxes, runs the hostile
 # agent's tests against it, takes the lab down again and prints the time of each step. Exit code: pytest's (or the
 # first failing step's). AGENTSEC_ADV_KEEP=1 leaves the lab up for a re-run (then AGENTSEC_ADV_LAB=up skips bring-up).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -12,7 +12,7 @@ export AGENTSEC_UPSTREAM_DIR="${AGENTSEC_UPSTREAM_DIR:-$(cd "${REPO_ROOT}/.." &&
 [ -d "${AGENTSEC_UPSTREAM_DIR}" ] || [ ! -d /work/shared/upstream ] || export AGENTSEC_UPSTREAM_DIR=/work/shared/upstream
 mkdir -p .build/reports
 rm -f .build/reports/adversarial.xml
-VARS="/tmp/${AGENTSEC_ADV_PREFIX:-agentsec-h7}-adv-vars.json"
+VARS="/tmp/${AGENTSEC_ADV_PREFIX:-agentsec-adv}-adv-vars.json"
 # the same variables the suite's fixture uses (tests/adversarial/conftest.py lab_vars)
 write_vars() {
   (cd tests/adversarial && python -c "import json,sys; from conftest import lab_vars; json.dump(lab_vars(sys.argv[1]), open(sys.argv[2], 'w'))" "$1" "${VARS}")

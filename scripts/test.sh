@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # `make test`: all set-up on a fresh Linux machine, then every check. Prints the time of each stage and
-# exits non-zero when any check fails. Stages can be chosen: scripts/test.sh lint unit molecule.
+# exits non-zero when any check fails. Stages can be chosen: scripts/test.sh yamllint unit adversarial molecule
+# (yamllint ansible-lint sanity unit integration adversarial ee molecule; default all).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "${REPO_ROOT}"
 if [ -n "${CI:-}" ]; then export PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 NO_COLOR=1 ANSIBLE_NOCOLOR=1; fi
 
 want() { [ "$#" -eq 0 ] && return 0; local s; for s in "${SELECTED[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 SELECTED=("$@")
-[ "${#SELECTED[@]}" -eq 0 ] && SELECTED=(yamllint ansible-lint sanity unit integration molecule)
+[ "${#SELECTED[@]}" -eq 0 ] && SELECTED=(yamllint ansible-lint sanity unit integration adversarial ee molecule)
 
 failed=()
 run() { local name="$1"; shift; stage "$name" "$@" || failed+=("$name"); }
 
 stage setup ensure_venv || { stage_summary; exit 1; }
-if want molecule || want integration; then
+if want molecule || want integration || want adversarial || want ee; then
   stage docker bash -c 'source scripts/lib.sh; ensure_docker; ensure_base_image' || { stage_summary; exit 1; }
   stage host-packages bash -c 'source scripts/lib.sh; ensure_host_packages' || { stage_summary; exit 1; }
 fi
@@ -28,7 +29,9 @@ want sanity && run sanity scripts/sanity.sh
 mkdir -p .build/reports
 rm -f .build/reports/*.xml .build/reports/molecule.counts
 want unit && run unit pytest -q tests/unit --junitxml=.build/reports/unit.xml
-want integration && run integration pytest -q tests/integration --junitxml=.build/reports/integration.xml
+want integration && run integration pytest -q tests/integration --ignore=tests/integration/test_ee.py --junitxml=.build/reports/integration.xml
+want adversarial && run adversarial scripts/adversarial.sh
+want ee && run ee bash -c 'scripts/ee.sh build && pytest -q tests/integration/test_ee.py --junitxml=.build/reports/ee.xml'
 want molecule && run molecule scripts/molecule.sh
 rm -rf "${HOME}/.ansible/collections/ansible_collections/agentsec/nemoclaw"
 

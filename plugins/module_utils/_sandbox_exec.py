@@ -17,7 +17,10 @@ import re
 import subprocess
 
 # One line (the gateway refuses newlines in exec arguments, grpc/sandbox.rs @v0.0.26 L770-772).
-BOOT = ("import json,sys,types;d=json.loads(sys.stdin.buffer.read());"
+# The first statement makes the verifier undumpable (PR_SET_DUMPABLE 0) before it reads anything, so another process of
+# the agent's uid cannot open its /proc/<pid>/mem or ptrace it from then on (docs/adversarial.md, class 2b).
+BOOT = ("import ctypes;getattr(ctypes.CDLL(None),'prctl',lambda *a:0)(4,0,0,0,0);"
+        "import json,sys,types;d=json.loads(sys.stdin.buffer.read());"
         "[sys.modules.setdefault(p,types.ModuleType(p)).__dict__.setdefault('__path__',[]) for p in d['packages']];"
         "[(sys.modules.__setitem__(n,types.ModuleType(n)),exec(compile(s,n,'exec'),sys.modules[n].__dict__)) for n,s in d['modules']];"
         "r=getattr(sys.modules[d['main']],d['entry'])(d['params']);"

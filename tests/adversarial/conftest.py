@@ -1,7 +1,7 @@
 """The adversarial suite (issue 13): the hostile agent, through `openshell sandbox exec`, against a lab of its own.
 
-The session fixture `lab` brings up a private lab (gateway `adv`, /var/lib/agentsec-h7, 172.30.77.0/24, images
-agentsec-h7/*) with playbooks/lab.yml and playbooks/harden.yml, and takes it down at the end (`lab_state=absent`).
+The session fixture `lab` brings up a private lab (gateway `adv`, /var/lib/agentsec-adv, 172.30.77.0/24, the lab's
+images) with playbooks/lab.yml and playbooks/harden.yml, and takes it down at the end (`lab_state=absent`).
 scripts/adversarial.sh does the same around pytest and sets AGENTSEC_ADV_LAB=up, so the fixture only checks the lab.
 Names can be changed with AGENTSEC_ADV_GATEWAY, AGENTSEC_ADV_DIR, AGENTSEC_ADV_SUBNET (the world is .10 there).
 
@@ -24,10 +24,11 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KIT = (pathlib.Path(__file__).parent / "agent_kit.py").read_text()
 GATEWAY = os.environ.get("AGENTSEC_ADV_GATEWAY", "adv")
-LAB_DIR = os.environ.get("AGENTSEC_ADV_DIR", "/var/lib/agentsec-h7")
+LAB_DIR = os.environ.get("AGENTSEC_ADV_DIR", "/var/lib/agentsec-adv")
 SUBNET = os.environ.get("AGENTSEC_ADV_SUBNET", "172.30.77.0/24")
 WORLD = SUBNET.rsplit(".", 1)[0] + ".10"
-PREFIX = os.environ.get("AGENTSEC_ADV_PREFIX", "agentsec-h7")
+PREFIX = os.environ.get("AGENTSEC_ADV_PREFIX", "agentsec-adv")
+IMAGES = os.environ.get("AGENTSEC_ADV_IMAGES", "agentsec")  # the lab's own images (one build cache); a prefix keeps them apart
 HARDENED, GAP, PROXY_GAP = ("sb-a", "sb-b"), ("sb-u", "sb-v"), "sb-p"
 PROXY_GAPS = ["port_any", "host_header", "tls_strict_detect", "inference_models_any"]
 V0026 = ["landlock_unenforced", "netlink_open", "clone_newuser", "clone3_open", "missing_blocks", "no_sock_packet",
@@ -48,8 +49,8 @@ def lab_vars(state="present"):
     return {
         "nemoclaw_gateway": GATEWAY, "nemoclaw_lab_dir": LAB_DIR, "lab_subnet": SUBNET, "lab_world_address": WORLD,
         "lab_state": state,
-        "lab_images": {"cluster": f"{PREFIX}/openshell-cluster-standin:0.0.26", "sandbox": f"{PREFIX}/openshell-sandbox-base:0.0.26",
-                       "world": f"{PREFIX}/openshell-world-standin:0.0.26"},
+        "lab_images": {"cluster": f"{IMAGES}/openshell-cluster-standin:0.0.26", "sandbox": f"{IMAGES}/openshell-sandbox-base:0.0.26",
+                       "world": f"{IMAGES}/openshell-world-standin:0.0.26"},
         "lab_sandboxes": [*({"name": n, "profile": "openshell-0.0.26"} for n in (*HARDENED, *GAP)),
                           {"name": PROXY_GAP, "gaps": V0026 + PROXY_GAPS}],
         "verify_allowed_ip": WORLD, "verify_egress_target": f"{WORLD}:443", "verify_dns_resolver": WORLD,

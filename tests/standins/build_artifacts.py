@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_OPENSHELL_CLI = HERE.parents[1] / "roles/lab/files/openshell/cli/openshell"
 sys.path.insert(0, str(HERE))
 import _standin as S  # noqa: E402
 
@@ -67,12 +68,15 @@ def checksums(out: Path, files, listing: str, prefix: str = "") -> dict:
     return {str(f.relative_to(out)): h for f, h in sums.items()}
 
 
-def build_openshell(out: Path) -> dict:
+def build_openshell(out: Path, cli: Path) -> dict:
+    """openshell-<target>.tar.gz as install.sh @v0.0.26 unpacks them: the binary `openshell` at the top. The binary is
+    the lab's OpenShell CLI stand-in (roles/lab/files/openshell/cli/openshell, stdlib only, real sandboxes through
+    Docker); it reads its version from the .openshell-version file next to it."""
     index = {}
+    script = cli.read_bytes()
     for version in OPENSHELL_VERSIONS:
         files = []
         for target in OPENSHELL_TARGETS:
-            script = S.bundle(S.BIN / "openshell", {"openshell_version": version, "target": target}).encode()
             dest = out / "openshell" / f"v{version}" / f"openshell-{target}.tar.gz"
             write_tgz(dest, [("openshell", script, 0o755), (".openshell-version", f"{version}\n".encode(), 0o644)])
             files.append(dest)
@@ -141,6 +145,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="build_artifacts.py", description=__doc__.splitlines()[0])
     p.add_argument("outdir", type=Path)
     p.add_argument("--node-tarball", type=Path, help="a Node.js tree tarball made by scripts/node_tarball.sh")
+    p.add_argument("--openshell-cli", type=Path, default=DEFAULT_OPENSHELL_CLI,
+                   help="the OpenShell CLI stand-in to package (default: the lab's, in the checkout)")
     args = p.parse_args(argv)
     if shutil.which("git") is None:
         p.error("git is required to build nemoclaw.git")
@@ -148,7 +154,9 @@ def main(argv=None) -> int:
         p.error(f"--node-tarball {args.node_tarball}: no such file")
     out = args.outdir.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    index = {"openshell": build_openshell(out), "ollama": build_ollama(out),
+    if not args.openshell_cli.is_file():
+        p.error(f"--openshell-cli {args.openshell_cli}: no such file")
+    index = {"openshell": build_openshell(out, args.openshell_cli), "ollama": build_ollama(out),
              "docker": build_json_asset(out, f"docker/{DOCKER_DESKTOP_VERSION}/Docker.dmg", "Docker Desktop",
                                         DOCKER_DESKTOP_VERSION),
              "homebrew": build_json_asset(out, f"homebrew/{HOMEBREW_VERSION}/Homebrew-{HOMEBREW_VERSION}.pkg", "Homebrew",
