@@ -1,8 +1,12 @@
-"""The Debian host after check, converge, idempotence and the side effect (preflight in the inner Docker, Ollama
-stopped and repaired by site.yml, uninstall with the gateway), and the stand-ins' call history."""
+"""The Debian host after check, converge, idempotence and the side effect (pod re-created behind our back, check mode
+on the converged host, preflight in the inner Docker, Ollama stopped and the sandbox deleted, both repaired by
+site.yml, a second sandbox kept hardened when the first was uninstalled, the last uninstall with the gateway), the
+verification reports of every phase, and the stand-ins' call history."""
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 
 import pytest
 
@@ -52,11 +56,30 @@ def test_ollama_firewall_rolled_back_by_uninstall(host):
     assert not host.file("/etc/nftables.d/agentsec-ollama.nft").exists
 
 
-def test_onboarding_once_and_scoped_uninstall(host, calls):
+REPORTS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "reports"
+RESIDUAL = {"L5.clienthello_evasion", "L6.route_traversal"}  # targets/openshell_k3s.yml residual
+
+
+@pytest.mark.parametrize("phase", ["site/canary", "recreated-pod", "repaired/canary", "second"])
+def test_every_phase_verified_every_layer(phase):
+    # the verifier ran in the sandbox after each phase; everything but the line's declared residuals passed
+    report = json.loads((REPORTS / phase / "verify.json").read_text())
+    assert report["hosts"], f"{phase}: no sandbox verified"
+    for name, result in report["hosts"].items():
+        statuses = {f["id"]: f["status"] for f in result["findings"]}
+        assert len(statuses) >= 30, (phase, name, len(statuses))
+        assert set(result["failed_checks"]) == RESIDUAL, (phase, name, result["failed_checks"])
+        assert {i for i, s in statuses.items() if s != "pass"} == RESIDUAL, (phase, name, statuses)
+
+
+def test_onboarding_repairs_and_scoped_uninstall(host, calls):
     onboards = _find(calls, "nemoclaw", "onboard")
-    assert len(onboards) == 1 and onboards[0]["env"]["NEMOCLAW_PROVIDER"] == "ollama"
-    assert onboards[0]["uid"] != 0
+    # converge, the repair after the sandbox was deleted behind our back, the second sandbox; idempotence and check
+    # mode onboarded nothing
+    assert [o["env"].get("NEMOCLAW_SANDBOX_NAME") for o in onboards] == ["my-assistant", "my-assistant", "second"]
+    assert all(o["env"]["NEMOCLAW_PROVIDER"] == "ollama" and o["uid"] != 0 for o in onboards)
     assert len(_find(calls, "nemoclaw", "my-assistant", "destroy", "--yes")) == 1
+    assert len(_find(calls, "nemoclaw", "second", "destroy", "--yes")) == 1
     assert _find(calls, "openshell", "gateway", "destroy", "-g", "nemoclaw")
     assert not _find(calls, "nemoclaw", "uninstall") and not _find(calls, "openshell", "sandbox", "delete", "--all")
     # the CLI this collection installed is gone with the gateway; NemoClaw's checkout stays (user data)

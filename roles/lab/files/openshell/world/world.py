@@ -1,5 +1,5 @@
-"""The lab's outside world: allowed.lab / denied.lab over HTTP and HTTPS (certificates from the lab's "public" CA),
-a DNS resolver (dnsmasq) that answers for them, and an OpenAI-compatible inference stand-in on :8000.
+"""The lab's outside world: allowed.lab / denied.lab (or the names in LAB_WORLD_NAMES) over HTTP and HTTPS
+(certificates from the lab's "public" CA), a DNS resolver (dnsmasq) that answers for them, and an OpenAI-compatible inference stand-in on :8000.
 
 The stand-in runs no model. GET /v1/models lists LAB_MODEL; POST /v1/chat/completions returns a fixed, clearly
 labelled reply. Both require the provider key (Authorization: Bearer <key>), which only the sandbox proxy has.
@@ -73,5 +73,6 @@ if __name__ == "__main__":
     serve(443, Site, tls=True)
     serve(8000, Inference)
     own = os.environ["LAB_WORLD_ADDRESS"]
+    names = [n for n in os.environ.get("LAB_WORLD_NAMES", "allowed.lab,denied.lab").split(",") if n]
     subprocess.run(["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--port=53", "--user=root",
-                    f"--address=/allowed.lab/{own}", f"--address=/denied.lab/{own}", "--log-facility=-"], check=False)
+                    *(f"--address=/{name}/{own}" for name in names), "--log-facility=-"], check=False)
