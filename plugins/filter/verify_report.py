@@ -30,7 +30,9 @@ def verify_flatten(host_results):
         for name in sorted(sandboxes):
             sb = sandboxes[name]
             out[f"{host}/{name}"] = {"unreachable": sb.get("unreachable", False), "msg": sb["error"]} if "error" in sb else sb
-        if res.get("errors") and not sandboxes:
+        if res.get("skipped") and not sandboxes:  # check mode on a host not deployed yet (role verify)
+            out[host] = {"unreachable": False, "msg": "not verified: the target is not deployed yet (check mode)"}
+        elif res.get("errors") and not sandboxes:
             out[host] = {"unreachable": False, "msg": "; ".join(res["errors"])}
         elif "sandboxes" not in res:
             out[host] = {"unreachable": True, "msg": res.get("msg") or "no result (host unreachable or the task did not run)"}
