@@ -118,7 +118,8 @@ def verify_junit(results):
                 case = ET.SubElement(suite, "testcase", classname=f"{host}.{f['layer']}", name=f"{f['id']} {f['title']}",
                                      time=f"{f.get('duration_ms', 0) / 1000:.3f}")
                 counts["tests"] += 1
-                detail = json.dumps({"expected": f["expected"], "observed": f["observed"], "remediation": f["remediation"]}, default=str)
+                detail = json.dumps({"expected": f["expected"], "observed": f["observed"], "remediation": f["remediation"],
+                                     **{k: f[k] for k in ("fix", "residual") if k in f}}, default=str)
                 if f["status"] == "fail":
                     ET.SubElement(case, "failure", message=f"{f['severity']}: {f['title']}", type=f["severity"]).text = detail
                     counts["failures"] += 1
@@ -155,7 +156,8 @@ def verify_sarif(results):
                 out.append({"ruleId": f["id"], "level": SARIF_LEVEL[f["severity"]] if f["status"] == "fail" else "warning",
                             "message": {"text": f"{host}: {f['title']} - {f['status']}: {json.dumps(f['observed'], default=str)[:500]}"},
                             "locations": [{"logicalLocations": [{"name": host, "kind": "host"}]}],
-                            "properties": {"status": f["status"], "expected": f["expected"], "remediation": f["remediation"]}})
+                            "properties": {"status": f["status"], "expected": f["expected"], "remediation": f["remediation"],
+                                           **{k: f[k] for k in ("fix", "residual") if k in f}}})
     return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
             "runs": [{"tool": {"driver": {"name": "agentsec.nemoclaw.sandbox_verify", "version": "0.1.0", "rules": rules}},
                       "results": out}]}

@@ -845,6 +845,7 @@ def plan(params, vantage_info):
     tls_host = parse_hostport(params["tls_host"], "tls_host", 443) if params.get("tls_host") else allowed
     egress = parse_hostport(params["egress_target"], "egress_target") if params.get("egress_target") else None
     resolver = parse_hostport(params["dns_resolver"], "dns_resolver", 53) if params.get("dns_resolver") else None
+    dns_name = params.get("dns_query_name") or (allowed[0] if allowed else "example.com")
     try:
         ipaddress.ip_address(proxy[0])
         proxy_is_ip = True
@@ -884,7 +885,7 @@ def plan(params, vantage_info):
                              (lambda o, v: decide_route(o, v, proxy[0])) if proxy_is_ip else None),
         "L3.direct_egress": ((lambda: probe_tcp_connect(egress[0], egress[1], et)) if egress
                              else skip("set egress_target to an address outside the sandbox"), decide_egress),
-        "L3.dns_leak": ((lambda: probe_dns(resolver[0], resolver[1], params["dns_query_name"], et)) if resolver
+        "L3.dns_leak": ((lambda: probe_dns(resolver[0], resolver[1], dns_name, et)) if resolver
                         else skip("set dns_resolver to a resolver outside the sandbox"), decide_dns),
         "L4.denied_host": ((lambda: proxy_connect(proxy, denied[0], denied[1], t)[1]) if denied
                            else skip("set denied_host"), decide_denied),
@@ -983,6 +984,15 @@ def mark_residual(findings, residual):
     for finding in findings:
         if finding["id"] in (residual or {}) and finding["status"] in (FAIL, ERROR):
             finding["residual"] = residual[finding["id"]]
+    return findings
+
+
+def mark_fixes(findings, fixes):
+    """Link each finding to the target's fix of its layer: {fixable, toggle, tag, fix} (the target contract's layers)."""
+    for finding in findings:
+        fix = (fixes or {}).get(finding["layer"])
+        if isinstance(fix, dict):
+            finding["fix"] = {k: fix[k] for k in ("fixable", "toggle", "tag", "fix") if k in fix}
     return findings
 
 

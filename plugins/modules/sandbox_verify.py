@@ -76,9 +76,8 @@ options:
     description: A resolver C(ip[:port]) outside the sandbox that must not answer. Required for L3.dns_leak.
     type: str
   dns_query_name:
-    description: Name asked in the DNS leak probe.
+    description: Name asked in the DNS leak probe (default the host of O(allowed_host), else C(example.com)).
     type: str
-    default: allowed.lab
   ca_path:
     description: Where the sandbox CA certificate must be.
     type: path
@@ -151,6 +150,13 @@ options:
     description:
       - Check ids the target leaves open by design (the target contract's C(residual)), each with the reason. Such a
         finding keeps its status, gets a C(residual) field with the reason, and does not count for O(fail_on).
+    type: dict
+    default: {}
+  fixes:
+    description:
+      - How the target fixes each layer (the target contract's C(layers)) - per layer C(fixable), C(toggle) (the
+        hardening role's switch), C(tag) and C(fix). Every finding of that layer carries it as C(fix), so a report
+        links a failing probe to the switch and tag that close it.
     type: dict
     default: {}
   unlisted_port:
@@ -296,7 +302,7 @@ from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_
 _verify.register(_verify_proxy)
 _verify.register(_verify_isolation)
 
-HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout", "residual")
+HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout", "residual", "fixes")
 
 
 def probe_modules():
@@ -325,6 +331,7 @@ def host_mode(module, params, check_ids):
             errors.append(f"{name}: {res['error']}")
         else:
             _verify.mark_residual(res["findings"], params["residual"])
+            _verify.mark_fixes(res["findings"], params["fixes"])
             res["layers"] = _verify.summarize(res["findings"])
     failed = [f"{n}:{c}" for n, r in results.items() for c in r.get("failed_checks", [])]
     bad = [f"{n}:{c}" for n, r in results.items() for c in _verify.failing(r.get("findings", []), params["fail_on"])]
@@ -351,7 +358,7 @@ def main():
             tls_host=dict(type="str"),
             egress_target=dict(type="str"),
             dns_resolver=dict(type="str"),
-            dns_query_name=dict(type="str", default="allowed.lab"),
+            dns_query_name=dict(type="str"),
             ca_path=dict(type="path", default="/etc/openshell-tls/openshell-ca.pem"),
             ca_mode=dict(type="str"),
             inference_host=dict(type="str", default="inference.local"),
@@ -369,6 +376,7 @@ def main():
             environment=dict(type="dict", default={}),
             exec_timeout=dict(type="float", default=120),
             residual=dict(type="dict", default={}),
+            fixes=dict(type="dict", default={}),
             unlisted_port=dict(type="int", default=8443),
             allowed_http=dict(type="str"),
             denied_http=dict(type="str"),
@@ -392,6 +400,7 @@ def main():
     start = time.monotonic()
     findings, vantage = _verify.run_checks(params, check_ids)
     _verify.mark_residual(findings, params["residual"])
+    _verify.mark_fixes(findings, params["fixes"])
     result = dict(
         changed=False,
         findings=findings,
