@@ -62,6 +62,7 @@ FILE_PHASE = {
     ("nemoclaw_onboard", "tasks/main.yml"): "nemoclaw_onboard",
     ("nemoclaw_onboard", "tasks/install.yml"): "nemoclaw_install",
     ("nemoclaw_onboard", "tasks/ollama_proxy.yml"): "nemoclaw_ollama_proxy",
+    ("nemoclaw_onboard", "tasks/ollama_proxy_stop.yml"): "nemoclaw_ollama_proxy",
     ("hardening", "tasks/validate.yml"): "check",
     ("hardening", "tasks/main.yml"): "ollama_firewall",
     ("hardening", "tasks/kubernetes.yml"): "sandbox",
