@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Save images of this machine's Docker into one `docker load` archive under the names a registry would serve them as.
 
     registry_archive.py OUT IMAGE[=ALIAS[,ALIAS...]] ...
@@ -24,7 +23,7 @@ from pathlib import Path
 def parse(specs: list[str]) -> dict[str, list[str]]:
     out = {}
     for spec in specs:
-        image, _, aliases = spec.partition("=")
+        image, _sep, aliases = spec.partition("=")
         out[image] = [a for a in aliases.split(",") if a]
     return out
 
@@ -35,8 +34,8 @@ def retag(manifest: list, repositories: dict, aliases: dict[str, list[str]]) -> 
             for alias in aliases.get(tag, []):
                 if alias not in entry["RepoTags"]:
                     entry["RepoTags"].append(alias)
-                repo, _, version = alias.rpartition(":")
-                source_repo, _, source_version = tag.rpartition(":")
+                repo, _sep, version = alias.rpartition(":")
+                source_repo, _sep, source_version = tag.rpartition(":")
                 layer = repositories.get(source_repo, {}).get(source_version)
                 if layer:
                     repositories.setdefault(repo, {})[version] = layer

@@ -86,7 +86,7 @@ def ping(sock: Path, timeout: float = 2.0) -> bool:
                 reply += chunk
     except OSError:
         return False
-    head, _, body = reply.partition(b"\r\n\r\n")
+    head, _sep, body = reply.partition(b"\r\n\r\n")
     return head.split(b" ", 2)[1:2] == [b"200"] and body.strip() == b"OK"
 
 
@@ -166,7 +166,7 @@ def cgroup_parent() -> list[str]:
     except OSError:
         return []
     for line in lines:
-        _, controllers, path = line.split(":", 2)
+        _hierarchy, controllers, path = line.split(":", 2)
         if "memory" in controllers.split(",") or (controllers == "" and len(lines) == 1):
             return [] if path in ("", "/") else ["--cgroup-parent", f"{path.rstrip('/')}/docker-desktop"]
     return []
@@ -230,6 +230,10 @@ def engine_start(user: str, timeout: float) -> int:
             return 0
         if S.pid_alive(st.get("pid")):  # alive but not answering: stop it before starting anew
             stop_pid(st["pid"], seconds("AGENTSEC_DESKTOP_STOP_TIMEOUT", 60))
+        missing = [n for n in ("docker-init", "dockerd", "docker") if not os.access(engine_bin(n), os.X_OK)]
+        if missing:
+            S.die(f"Docker Desktop stand-in: the engine binaries {', '.join(missing)} are missing in {engine_bin('docker').parent}"
+                  " (the scenario image puts Debian's docker.io there; $AGENTSEC_ENGINE_DIR overrides)")
         system_containerd = Path("/run/containerd/containerd.sock")
         if system_containerd.exists():
             # dockerd would use a running system containerd instead of its own (moby cmd/dockerd/daemon_unix.go:140-154
@@ -288,7 +292,7 @@ def stop_pid(pid: int, timeout: float) -> int:
         sig = signal.SIGKILL
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        for _ in range(50):
+        for _attempt in range(50):
             if not S.pid_alive(pid):
                 break
             time.sleep(0.1)

@@ -461,6 +461,10 @@ def test_docker_desktop_needs_root_through_its_privileged_helper(world):
     # no sudo on the machine, or `sudo -n` refused for a user without a sudoers entry: either way no engine
     assert "sudo" in res.stderr, res.stderr
     assert "must run as root" in world.run(cli, "__engine", "start", "--user", "nobody", user="nobody", check=1).stderr
+    empty = world.base / "no-engine"
+    (empty / "bin").mkdir(parents=True)
+    res = world.run(cli, "desktop", "start", env={"AGENTSEC_ENGINE_DIR": str(empty)}, check=1)  # as root: no sudo
+    assert f"the engine binaries docker-init, dockerd, docker are missing in {empty}/bin" in res.stderr
     assert not world.state_of("docker-desktop").get("running") and not (world.home / ".docker").exists()
 
 
