@@ -190,7 +190,7 @@ def log_tail(path: Path, n: int = 15) -> str:
         return "(no log)"
 
 
-def use_context(user: str, sock: Path) -> None:
+def use_context(user: str, sock: Path) -> str | None:
     """The CLI context Docker Desktop creates and selects (`desktop-linux`, endpoint = the per-user socket): written
     by the real client itself, as the user, so the store format is the client's own. Docker Desktop for Linux
     documents this at start (docker/docs#14648: "creates a dedicated context ... and sets it as the current
@@ -205,8 +205,9 @@ def use_context(user: str, sock: Path) -> None:
         res = S.run([client, "context", "create", CONTEXT, "--description", "Docker Desktop", "--docker",
                      f"host=unix://{sock}"], env=env, **kw)
         if res.returncode != 0:
-            raise RuntimeError(f"docker context create {CONTEXT}: {res.stderr.strip()}")
+            return f"docker context create {CONTEXT} failed: {res.stderr.strip()}"
         S.run([client, "context", "use", CONTEXT], env=env, **kw)
+    return None
 
 
 def wait_answer(proc: subprocess.Popen, sock: Path, deadline: float) -> str | None:
@@ -258,13 +259,14 @@ def engine_start(user: str, timeout: float) -> int:
             log.flush()
             proc = S.spawn(dockerd_argv(user, sock, p), env=env, stdout=log, stderr=log)
         problem = wait_answer(proc, sock, begun + timeout)
+        answered = round(time.monotonic() - begun, 3)
+        if not problem:
+            pw = pwd.getpwnam(user)
+            os.chown(sock, pw.pw_uid, pw.pw_gid)  # the user's own socket, like Docker Desktop's
+            problem = use_context(user, sock)
         if problem:
             stop_pid(proc.pid, 10)
             S.die(f"Docker Desktop failed to start: {problem} (log {p['log']}):\n{log_tail(p['log'])}")
-        answered = round(time.monotonic() - begun, 3)
-        gid = pwd.getpwnam(user).pw_gid
-        os.chown(sock, pwd.getpwnam(user).pw_uid, gid)  # the user's own socket, like Docker Desktop's
-        use_context(user, sock)
         with S.state(STATE) as st:
             st.update(running=True, pid=proc.pid, user=user, socket=str(sock), started_at=S.now_iso(),
                       starts=st.get("starts", 0) + 1, applied_settings=settings, answered_after_s=answered,
