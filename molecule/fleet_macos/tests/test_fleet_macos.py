@@ -9,6 +9,8 @@ import pytest
 
 HOME = "/Users/studio"
 STATE = "/var/lib/agentsec-standins"
+SOCKET = f"{HOME}/.docker/run/docker.sock"
+DOCKER = f"DOCKER_HOST=unix://{SOCKET} /usr/local/bin/docker"  # Docker Desktop's CLI, the real engine behind it
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +29,10 @@ def _find(calls, *words):
 
 def _state(host, tool):
     return json.loads(host.check_output(f"cat {STATE}/{tool}.json"))
+
+
+def _inspect(host, name):
+    return json.loads(host.check_output(f"{DOCKER} inspect {name}"))[0]
 
 
 def test_command_line_tools_homebrew_and_formulae(host, calls):
@@ -54,8 +60,18 @@ def test_docker_desktop_installed_unattended_and_running_with_our_settings(host,
     assert len(install) == 1 and "--accept-license" in install[0]["argv"] and "--user=studio" in install[0]["argv"]
     settings = json.loads(host.file(f"{HOME}/Library/Group Containers/group.com.docker/settings-store.json").content_string)
     assert {k: settings[k] for k in ("Cpus", "MemoryMiB", "DiskSizeMiB")} == {"Cpus": 6, "MemoryMiB": 12288, "DiskSizeMiB": 65536}
-    desktop = _state(host, "docker")["desktop"]
+    desktop = _state(host, "docker-desktop")
     assert desktop["running"] and desktop["applied_settings"]["MemoryMiB"] == 12288
+    # started once, by `open -g -a Docker` in the first converge; never restarted (idempotence, side effect)
+    assert desktop["starts"] == 1 and len(_find(calls, "open", "-a", "Docker")) == 1
+    assert not _find(calls, "docker", "desktop", "restart")
+    assert "Status              running" in host.check_output("/usr/local/bin/docker desktop status")
+    # a real engine on the user's own socket; no default socket on this Mac; the engine is not on the PATH
+    sock = host.file(SOCKET)
+    assert sock.is_socket and sock.user == "studio"
+    assert host.check_output(f"{DOCKER} info --format '{{{{.Driver}}}}'") == "overlay2"
+    assert not host.file("/var/run/docker.sock").exists
+    assert host.run("for b in dockerd containerd runc; do if command -v $b; then exit 1; fi; done").rc == 0
     assert not host.file("/tmp/agentsec-Docker.dmg").exists
     zshenv = host.file(f"{HOME}/.zshenv").content_string
     assert zshenv.count("export DOCKER_HOST=\"unix://$HOME/.docker/run/docker.sock\"") == 1
@@ -79,9 +95,8 @@ def test_ollama_launchdaemon_runs_as_the_user_and_serves_the_model(host, calls):
 def test_openshell_pinned_and_gateway_running_on_docker_desktop(host, calls):
     assert host.check_output(f"{HOME}/.local/bin/openshell --version") == "openshell 0.0.26"
     assert host.file(f"{HOME}/.local/bin/.openshell-installed-by-agentsec").content_string.strip() == "0.0.26"
-    containers = _state(host, "docker")["containers"]
-    cluster = containers["openshell-cluster-nemoclaw"]
-    assert cluster["image"] == "ghcr.io/nvidia/openshell/cluster:0.0.26" and cluster["running"]
+    cluster = _inspect(host, "openshell-cluster-nemoclaw")  # a real container of Docker Desktop's engine
+    assert cluster["Config"]["Image"] == "ghcr.io/nvidia/openshell/cluster:0.0.26" and cluster["State"]["Running"]
     starts = _find(calls, "openshell", "gateway", "start")
     assert starts, "the gateway was started"
     for call in starts:  # the image pin and Docker Desktop's socket reached OpenShell every time
@@ -133,7 +148,7 @@ def test_uninstall_removed_only_the_named_sandbox(host, calls):
     registry = json.loads(host.file(f"{HOME}/.nemoclaw/sandboxes.json").content_string)
     assert "my-assistant" not in registry["sandboxes"]
     # the gateway, Docker Desktop, Ollama and the CLIs stay (nemoclaw_uninstall_gateway defaults to false)
-    assert _state(host, "docker")["containers"]["openshell-cluster-nemoclaw"]["running"]
+    assert _inspect(host, "openshell-cluster-nemoclaw")["State"]["Running"]
     assert host.file(f"{HOME}/.local/bin/openshell").exists and host.file(f"{HOME}/.local/bin/nemoclaw").exists
 
 

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -169,7 +170,8 @@ def test_record_keeps_secret_values_out_and_state_round_trips(world, monkeypatch
     ["docker", "frobnicate"], ["docker", "ps", "--bogus"], ["launchctl", "frobnicate"], ["ollama", "frobnicate"],
     ["openshell", "frobnicate"], ["openshell", "sandbox", "list", "--bogus"], ["xcode-select", "--bogus"],
     ["softwareupdate", "--bogus"], ["hdiutil", "frobnicate"], ["installer", "-bogus"], ["open", "--bogus"],
-    ["pfctl", "-Z"], ["brew", "frobnicate"],
+    ["pfctl", "-Z"], ["brew", "frobnicate"], ["docker-desktop-cli", "desktop", "frobnicate"],
+    ["docker-desktop-cli", "desktop", "stop", "--bogus"],
 ])
 def test_unknown_subcommand_or_option_is_a_usage_error(world, argv):
     res = world.run(BIN / argv[0], *argv[1:], user="nobody" if argv[0] == "brew" else None)
@@ -211,11 +213,85 @@ def test_command_line_tools_flow(world, offer, via_state):
     assert (world.root / "Library/Developer/CommandLineTools/usr/bin/git").resolve() == Path(shutil.which("git")).resolve()
 
 
-def test_docker_desktop_install_start_and_socket_resolution(world, tmp_path_factory):
+# ---- Docker Desktop: a real Docker Engine behind the stand-in (tests/standins/_desktop.py, README "Docker Desktop")
+
+ENGINE_BINARIES = ("dockerd", "docker", "containerd", "containerd-shim-runc-v2", "runc", "docker-init", "docker-proxy")
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DD_SETTINGS = "Library/Group Containers/group.com.docker/settings-store.json"
+
+
+def _engine_dir(base: Path) -> Path:
+    """This machine's Docker Engine binaries linked into <base>/engine/bin, where the Mac has /opt/agentsec-engine/bin."""
+    found = {name: shutil.which(name, path=SYSTEM_PATH) for name in ENGINE_BINARIES}
+    missing = sorted(name for name, path in found.items() if path is None)
+    if missing:
+        pytest.skip(f"the Docker Desktop stand-in needs this machine's Docker Engine binaries; missing: {', '.join(missing)}")
+    bin_dir = base / "engine/bin"
+    bin_dir.mkdir(parents=True)
+    for name, path in found.items():
+        (bin_dir / name).symlink_to(path)
+    return bin_dir.parent
+
+
+def _kill_namespace(netns_inode: int) -> None:
+    """SIGKILL every process still in the namespace (bounded: a few passes)."""
+    for _attempt in range(5):
+        pids = []
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                try:
+                    if os.stat(proc / "ns/net").st_ino == netns_inode:
+                        pids.append(int(proc.name))
+                except OSError:
+                    continue
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def mac(world):
+    """A world whose Docker Desktop engine runs in a private network and mount namespace: the nested dockerd's bridge
+    and iptables rules stay out of the build machine's network, and /run is a fresh tmpfs there - no system
+    containerd and no /var/run/docker.sock, like the Mac. `world.mac(argv...)` runs a command inside; the Mac's
+    docker CLI is `world.docker` (what the installer links as /usr/local/bin/docker)."""
+    for tool in ("unshare", "nsenter"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} (util-linux) is needed to give the nested Docker Engine its own namespaces")
+    world.env["AGENTSEC_ENGINE_DIR"] = str(_engine_dir(world.base))
+    world.env["AGENTSEC_DESKTOP_CGROUP_PARENT"] = ""  # dockerd's default parent: no cgroup left behind on this machine
+    holder = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "--fork", "--kill-child",
+                               "sh", "-c", "mount -t tmpfs -o mode=0755 tmpfs /run && echo ready && exec sleep 900"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if holder.stdout.readline().strip() != "ready":
+        holder.kill()
+        pytest.skip(f"no private network and mount namespace here: {holder.stderr.read().strip()}")
+    netns = os.stat(f"/proc/{holder.pid}/ns/net").st_ino
+
+    def inside(*argv, **kw):
+        return world.run("nsenter", "-t", holder.pid, "-n", "-m", "--", *argv, **kw)
+    world.mac, world.docker = inside, world.root / "usr/local/bin/docker"
+    yield world
+    if world.docker.exists() and world.state_of("docker-desktop").get("running"):
+        ids = inside(world.docker, "ps", "-aq").stdout.split()
+        if ids:
+            inside(world.docker, "rm", "-f", *ids)
+        inside(world.docker, "desktop", "stop", timeout=90)
+    holder.kill()
+    holder.wait(timeout=10)
+    _kill_namespace(netns)
+
+
+def _install_docker_desktop(world) -> None:
+    """The prerequisites role's unattended install (roles/prerequisites/tasks/macos_docker.yml), by hand."""
     dmg = world.base / "Docker.dmg"
     dmg.write_text(json.dumps({"product": "Docker Desktop", "version": "4.68.0"}))
     mnt = world.base / "mnt"
-    world.run("open", "-a", "Docker", check=1)
     world.run("hdiutil", "attach", dmg, "-nobrowse", "-readonly", "-mountpoint", mnt, check=0)
     assert "Resource busy" in world.run("hdiutil", "attach", dmg, "-nobrowse", "-readonly", "-mountpoint", mnt).stderr
     installer = mnt / "Docker.app/Contents/MacOS/install"
@@ -223,32 +299,186 @@ def test_docker_desktop_install_start_and_socket_resolution(world, tmp_path_fact
     world.run(installer, "--accept-license", "--user=studio", check=0)
     world.run("hdiutil", "detach", mnt, check=0)
     assert not mnt.exists()
-    import plistlib
-    info = plistlib.loads((world.root / "Applications/Docker.app/Contents/Info.plist").read_bytes())
-    assert info["CFBundleShortVersionString"] == "4.68.0"
-    assert (world.root / "usr/local/bin/docker").resolve() == (BIN / "docker").resolve()
-    assert world.state_of("docker")["desktop"]["licence_accepted_for"] == "studio"
 
-    settings = world.home / "Library/Group Containers/group.com.docker/settings-store.json"
+
+def _engine_version(world) -> str:
+    """What the engine binary says it is (`dockerd --version`: "Docker version 20.10.24+dfsg1, build 5d6db84")."""
+    out = subprocess.run([Path(world.env["AGENTSEC_ENGINE_DIR"]) / "bin/dockerd", "--version"], capture_output=True,
+                         text=True, check=True).stdout
+    return re.match(r"Docker version ([^,\s]+)", out).group(1)
+
+
+def _wait_for(predicate, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+@pytest.mark.oracle("docker", "self")
+def test_docker_desktop_install_start_and_socket_resolution(mac):
+    w, docker = mac, mac.docker
+    assert "Unable to find application named 'Docker'" in w.mac("open", "-a", "Docker", check=1).stderr
+    _install_docker_desktop(w)
+    import plistlib
+    info = plistlib.loads((w.root / "Applications/Docker.app/Contents/Info.plist").read_bytes())
+    assert info["CFBundleShortVersionString"] == "4.68.0"
+    assert docker.resolve() == (BIN / "docker-desktop-cli").resolve()
+    assert w.state_of("docker-desktop")["licence_accepted_for"] == "studio"
+    # Before the first start the real client has no context and this Mac has no /var/run/docker.sock.
+    res = w.mac(docker, "info", check=1)
+    assert "Cannot connect to the Docker daemon at unix:///var/run/docker.sock" in res.stdout + res.stderr
+    assert "Status              stopped" in w.mac(docker, "desktop", "status", check=0).stdout
+
+    settings = w.home / DD_SETTINGS
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"Cpus": 6, "MemoryMiB": 12288, "DiskSizeMiB": 65536, "Other": 1}))
-    world.run("open", "-g", "-a", "Docker", "--args", "--unattended", check=0)
-    desk = world.state_of("docker")["desktop"]
-    assert desk["running"] and desk["starts"] == 1
-    assert desk["applied_settings"] == {"Cpus": 6, "MemoryMiB": 12288, "DiskSizeMiB": 65536}
+    w.mac("open", "-g", "-a", "Docker", "--args", "--unattended", check=0)
+    first = w.state_of("docker-desktop")
+    assert first["running"] and first["starts"] == 1 and _standin.pid_alive(first["pid"])
+    assert first["applied_settings"] == {"Cpus": 6, "MemoryMiB": 12288, "DiskSizeMiB": 65536}
+    sock = w.home / ".docker/run/docker.sock"
+    assert first["socket"] == str(sock) and __import__("stat").S_ISSOCK(sock.stat().st_mode)
+    assert json.loads(w.mac(docker, "desktop", "status", "--format", "json", check=0).stdout) == {"Status": "running"}
+    # A real engine answers: through DOCKER_HOST, and without it through the context Docker Desktop created.
+    version, host = _engine_version(w), {"DOCKER_HOST": f"unix://{sock}"}
+    assert w.mac(docker, "version", "--format", "{{.Server.Version}}", env=host, check=0).stdout.strip() == version
+    assert w.mac(docker, "info", "--format", "{{.ServerVersion}}", check=0).stdout.strip() == version
+    contexts = w.mac(docker, "context", "ls", "--format", "{{.Name}} {{.Current}} {{.DockerEndpoint}}", check=0).stdout
+    assert f"desktop-linux true unix://{sock}" in contexts.splitlines()
+
     settings.write_text(json.dumps({"Cpus": 8, "MemoryMiB": 16384}))
-    world.run("open", "-a", "Docker", check=0)  # already running: no restart, settings not re-read
-    assert world.state_of("docker")["desktop"]["applied_settings"]["Cpus"] == 6
-    # The macOS socket pitfall: nothing at /var/run/docker.sock, the daemon only answers through DOCKER_HOST.
-    res = world.run("docker", "info", check=1)
-    assert "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" in res.stderr
-    host = {"DOCKER_HOST": f"unix://{world.home}/.docker/run/docker.sock"}
-    out = world.run("docker", "info", env=host, check=0).stdout
-    assert "Server Version: 29.3.1" in out and "Operating System: Docker Desktop" in out and "CPUs: 6" in out
-    assert world.run("docker", "version", "--format", "{{.Server.Version}}", env=host, check=0).stdout.strip() == "29.3.1"
-    world.run("docker", "desktop", "restart", check=0)
-    assert world.state_of("docker")["desktop"]["applied_settings"] == {"Cpus": 8, "MemoryMiB": 16384}
-    assert "running" in world.run("docker", "desktop", "status", check=0).stdout
+    w.mac("open", "-a", "Docker", check=0)  # already running: brought forward, no restart, settings not re-read
+    again = w.state_of("docker-desktop")
+    assert (again["pid"], again["starts"], again["applied_settings"]["Cpus"]) == (first["pid"], 1, 6)
+    w.mac(docker, "desktop", "restart", check=0)
+    restarted = w.state_of("docker-desktop")
+    assert restarted["starts"] == 2 and restarted["pid"] != first["pid"] and not _standin.pid_alive(first["pid"])
+    assert restarted["applied_settings"] == {"Cpus": 8, "MemoryMiB": 16384}
+    w.mac(docker, "desktop", "stop", check=0)
+    assert "Status              stopped" in w.mac(docker, "desktop", "status", check=0).stdout
+    assert not sock.exists() and not _standin.pid_alive(restarted["pid"])
+    res = w.mac(docker, "info", env=host, check=1)
+    assert f"Cannot connect to the Docker daemon at unix://{sock}" in res.stdout + res.stderr
+    verbs = [c["argv"][1] for c in w.calls("docker") if c["argv"][:1] == ["desktop"]]
+    assert verbs == ["status", "status", "restart", "stop", "status"]
+
+
+def _sleep_image(world, docker) -> str:
+    """A registry-free image: this machine's sleep and the libraries it loads, `docker import`ed into the engine."""
+    if shutil.which("ldd") is None:
+        pytest.skip("ldd is needed to build the test image")
+    libs = re.findall(r"(/\S+) \(0x", subprocess.run(["ldd", "/usr/bin/sleep"], capture_output=True, text=True,
+                                                     check=True).stdout)
+    tar = world.base / "sleep.tar"
+    with tarfile.open(tar, "w") as t:
+        for path in ["/usr/bin/sleep", *libs]:
+            t.add(os.path.realpath(path), arcname=path.lstrip("/"))
+    world.mac(docker, "import", "--change", 'CMD ["/usr/bin/sleep", "300"]', tar, "agentsec-standin/sleep:1", check=0)
+    return "agentsec-standin/sleep:1"
+
+
+@pytest.mark.oracle("docker")
+def test_docker_desktop_restart_keeps_containers_as_their_restart_policy_says(mac):
+    # The engine's own rule (docs.docker.com/engine/containers/start-containers-automatically/): `always` and
+    # `unless-stopped` come back when the daemon does, `no` does not, and a container stopped by hand stays stopped.
+    w, docker = mac, mac.docker
+    _install_docker_desktop(w)
+    w.mac("open", "-a", "Docker", check=0)
+    image = _sleep_image(w, docker)
+    policies = {"always": "always", "unless": "unless-stopped", "halted": "unless-stopped", "once": "no"}
+    for name, policy in policies.items():
+        w.mac(docker, "run", "-d", "--init", "--name", f"sb-{name}", "--restart", policy, image, check=0)
+    w.mac(docker, "stop", "sb-halted", check=0)
+    w.mac(docker, "desktop", "restart", check=0)
+
+    def running():
+        return {n: w.mac(docker, "inspect", "-f", "{{.State.Running}}", f"sb-{n}").stdout.strip() for n in policies}
+    assert _wait_for(lambda: running() == {"always": "true", "unless": "true", "halted": "false", "once": "false"}), running()
+
+
+def _hook(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+@pytest.mark.oracle("docker", "self")
+def test_docker_desktop_runs_the_boot_hooks_once_the_engine_answers(mac):
+    w, docker = mac, mac.docker
+    _install_docker_desktop(w)
+    hooks, out, hang = w.root / "etc/agentsec-standin/docker-started.d", w.base / "hook-out", w.base / "hang.pid"
+    hooks.mkdir(parents=True)
+    _hook(hooks / "10-world", f'#!/bin/sh\necho "$DOCKER_HOST $(docker info --format {{{{.ServerVersion}}}})" >> {out}\n'
+                              "echo into-the-log\n")
+    _hook(hooks / "20-fails", "#!/bin/sh\necho failing >&2\nexit 3\n")
+    _hook(hooks / "30-hangs", f"#!/bin/sh\nsleep 60 &\necho $! > {hang}\nwait\n")
+    (hooks / "05-notes.txt").write_text("not executable, not run\n")
+    res = w.mac("open", "-a", "Docker", env={"AGENTSEC_DOCKER_HOOK_TIMEOUT": "2"}, check=0)
+    assert "docker-started.d/20-fails: exit 3" in res.stderr and "docker-started.d/30-hangs: timed out" in res.stderr
+    ran = w.state_of("docker-desktop")["hooks"]
+    assert [(h["hook"], h["rc"]) for h in ran] == [("10-world", 0), ("20-fails", 3), ("30-hangs", "timeout")]
+    sock = w.home / ".docker/run/docker.sock"
+    assert out.read_text() == f"unix://{sock} {_engine_version(w)}\n"  # the engine answered when the hook ran
+    assert _wait_for(lambda: not _standin.pid_alive(hang.read_text().strip()), 5)  # its whole group was killed
+    log = (w.root / "var/log/agentsec-standin/docker-started.log").read_text()
+    assert "into-the-log" in log and "failing" in log and "05-notes" not in log
+    w.mac(docker, "desktop", "restart", env={"AGENTSEC_DOCKER_HOOK_TIMEOUT": "2"}, check=0)
+    assert out.read_text().count("\n") == 2  # every start of the engine runs them again
+    # the hooks use the engine's own client: their calls are not the Mac user's and stay out of the call log
+    assert not [c for c in w.calls("docker") if c["argv"][:1] == ["info"]]
+
+
+@pytest.mark.oracle("self")
+def test_docker_desktop_cli_logs_no_secret_value(world):
+    world.env["AGENTSEC_ENGINE_DIR"] = str(_engine_dir(world.base))
+    cli, fp = BIN / "docker-desktop-cli", _standin.fingerprint(SENTINEL)
+    env = {"DOCKER_HOST": f"unix://{world.base}/no-engine.sock", "NVIDIA_API_KEY": SENTINEL}  # nothing listens there
+    res = world.run(cli, "run", "--rm", "-e", f"NVIDIA_API_KEY={SENTINEL}", f"--env=OPENAI_API_KEY={SENTINEL}",
+                    "-e", "PLAIN=visible", "-e", "NVIDIA_API_KEY", "img", "true", env=env)
+    assert res.returncode != 0 and "Cannot connect to the Docker daemon" in res.stderr  # the real client ran
+    world.run(cli, "login", "-u", "me", "-p", SENTINEL, "registry.invalid", env=env)
+    assert SENTINEL not in (world.state / "calls.jsonl").read_text()
+    run, login = world.calls("docker")
+    assert run["argv"] == ["run", "--rm", "-e", f"NVIDIA_API_KEY={fp}", f"--env=OPENAI_API_KEY={fp}", "-e",
+                           "PLAIN=visible", "-e", "NVIDIA_API_KEY", "img", "true"]
+    assert run["secret_env"] == ["NVIDIA_API_KEY"] and login["argv"] == ["login", "-u", "me", "-p", fp, "registry.invalid"]
+
+
+def _app_only(world) -> None:
+    app = world.root / "Applications/Docker.app/Contents"
+    app.mkdir(parents=True)
+    (app / "Info.plist").write_bytes(__import__("plistlib").dumps({"CFBundleShortVersionString": "4.68.0"}))
+
+
+@pytest.mark.oracle("self")
+def test_docker_desktop_needs_root_through_its_privileged_helper(world):
+    world.env["AGENTSEC_ENGINE_DIR"] = str(_engine_dir(world.base))
+    _app_only(world)
+    cli = BIN / "docker-desktop-cli"
+    res = world.run(cli, "desktop", "start", user="nobody", check=1)
+    # no sudo on the machine, or `sudo -n` refused for a user without a sudoers entry: either way no engine
+    assert "sudo" in res.stderr, res.stderr
+    assert "must run as root" in world.run(cli, "__engine", "start", "--user", "nobody", user="nobody", check=1).stderr
+    empty = world.base / "no-engine"
+    (empty / "bin").mkdir(parents=True)
+    res = world.run(cli, "desktop", "start", env={"AGENTSEC_ENGINE_DIR": str(empty)}, check=1)  # as root: no sudo
+    assert f"the engine binaries docker-init, dockerd, docker are missing in {empty}/bin" in res.stderr
+    assert not world.state_of("docker-desktop").get("running") and not (world.home / ".docker").exists()
+
+
+@pytest.mark.oracle("self")
+def test_docker_desktop_refuses_to_share_a_system_containerd(mac):
+    # dockerd uses a system containerd it finds at /run/containerd/containerd.sock instead of starting its own
+    # (moby cmd/dockerd/daemon_unix.go:140-154, daemon.go:746-757 @v20.10.24), and would share it with whatever else
+    # uses it (on many build machines: the machine's own Docker). The stand-in refuses before it starts anything.
+    w = mac
+    _install_docker_desktop(w)
+    w.mac("sh", "-c", "mkdir -p /run/containerd && touch /run/containerd/containerd.sock", check=0)  # the ns's /run only
+    res = w.mac(w.docker, "desktop", "start", check=1)
+    assert "a system containerd answers at /run/containerd/containerd.sock" in res.stderr
+    assert not w.state_of("docker-desktop").get("running") and not (w.home / ".docker/run").exists()
 
 
 # ---- brew -------------------------------------------------------------------------------------------------
