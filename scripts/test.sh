@@ -15,7 +15,7 @@ run() { local name="$1"; shift; stage "$name" "$@" || failed+=("$name"); }
 
 stage setup ensure_venv || { stage_summary; exit 1; }
 if want molecule || want integration || want adversarial || want ee; then
-  stage docker bash -c 'source scripts/lib.sh; ensure_docker; ensure_base_image' || { stage_summary; exit 1; }
+  stage docker bash -c 'source scripts/lib.sh; ensure_docker; ensure_base_image; ensure_nopython_image' || { stage_summary; exit 1; }
   stage host-packages bash -c 'source scripts/lib.sh; ensure_host_packages' || { stage_summary; exit 1; }
 fi
 

@@ -2,7 +2,7 @@
 
     registry_archive.py OUT IMAGE[=ALIAS[,ALIAS...]] ...
 
-The scenario's Mac has no registry: the OpenShell CLI stand-in "pulls" a missing cluster image by loading the
+A fleet scenario's machine has no registry: the OpenShell CLI stand-in "pulls" a missing cluster image by loading the
 machine's image archive (its `image_archive` setting, roles/lab/files/openshell/cli/openshell ensure_image). A real
 `openshell gateway start` pulls ghcr.io/nvidia/openshell/cluster:<version> and runs it under that name, which the
 openshell_cluster role then compares with its pin (`Config.Image`); so the stand-in cluster image is put into the
