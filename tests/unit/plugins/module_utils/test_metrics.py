@@ -105,6 +105,22 @@ def test_docker_stats_rows_by_name_and_requested_name():
         M.parse_docker_stats(json.dumps(dict(line, MemUsage="lots / 15GiB")))
 
 
+# docker/cli v28.2.2 prints no figure it has not got: "-- / --" when the stats call failed or timed out
+# (formatter_stats.go:192-193, stats_helpers.go:137-140), and "0B / 0B" when the daemon answered without memory stats -
+# "MemoryStats.Limit will never be 0 unless the container is not running and we haven't got any data from cgroup"
+# (stats_helpers.go:252-253; this machine's engine answers so, see tests/integration/test_stack_metrics_docker.py).
+# Neither is a measured 0 MiB.
+@pytest.mark.oracle("upstream")
+@pytest.mark.parametrize("usage", ["-- / --", "0B / 0B"])
+def test_docker_stats_without_figures_is_not_a_measurement(usage):
+    row = {"Name": "openshell-cluster-nemoclaw", "Container": "openshell-cluster-nemoclaw", "MemUsage": usage, "CPUPerc": "--"}
+    entry = M.parse_docker_stats(json.dumps(row))["openshell-cluster-nemoclaw"]
+    assert entry["state"] == "error" and entry["mem_mb"] is None and entry["mem_limit_mb"] is None
+    assert f"docker stats reported no memory figures ({usage!r})" in entry["msg"]
+    flat = M.flat_metrics({}, {"openshell-cluster-nemoclaw": entry}, "openshell-cluster-nemoclaw", None, None)
+    assert flat["cluster_container_mb"] is None and "cluster_container_mb" in flat["stack_components"]["missing"]
+
+
 # Go's time.Duration.String forms (golang/go src/time/time.go `func (d Duration) String`: 14.5s, 1m2.5s, 850ms, 1h0m0s,
 # 1.5µs with U+00B5, -2s, 0s), which klog prints for podStartE2EDuration (see K3S_LOG below)
 @pytest.mark.oracle("upstream")

@@ -331,3 +331,14 @@ def test_custom_groups_and_whole_log(run, host):
     assert res["metrics"]["docker_desktop_mb"] == round((84304 + 40996) / 1024, 1)
     assert res["metrics"]["ollama_mb"] is None and "ollama" not in res["metrics"]["processes"]
     assert f"docker logs --tail all {CLUSTER}" in host.commands()
+
+
+@pytest.mark.oracle("self")
+@pytest.mark.parametrize("usage", ["0B / 0B", "-- / --"])
+def test_docker_stats_without_figures_is_an_error_not_0_mb(run, host, usage):
+    host.containers[CLUSTER] = usage  # what docker/cli prints when it has no figures (see test_metrics)
+    ok, res = run({})
+    assert ok and res["metrics"]["containers"][CLUSTER]["state"] == "error"
+    assert res["metrics"]["cluster_container_mb"] is None and "cluster_container_mb" in res["metrics"]["stack_components"]["missing"]
+    assert res["errors"] == [f"docker stats {CLUSTER}: docker stats reported no memory figures ({usage!r}); the container's memory was not measured"]
+    assert res["comparison"]["stack_total_mb"]["ratio"] is None  # a partial total gets no ratio
