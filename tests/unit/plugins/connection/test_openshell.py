@@ -71,11 +71,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[4]
 ANSIBLE = pathlib.Path(sys.executable).with_name("ansible")  # the ansible-core of this virtualenv
 
 
-def adhoc(tmp, prefix, module, args="", pipelining=True):
+def adhoc(tmp, prefix, module, args="", pipelining=True, hostvars=None):
     """One `ansible sb1 -o -m MODULE -a ARGS` run through the plugin -> (rc, {result}) as ansible-core printed it."""
-    inventory = {"all": {"hosts": {"sb1": {
+    inventory = {"all": {"hosts": {"sb1": dict({
         "ansible_connection": "agentsec.nemoclaw.openshell", "ansible_openshell_exec_prefix": prefix,
-        "ansible_python_interpreter": sys.executable, "ansible_remote_tmp": str(tmp / "remote-tmp")}}}}
+        "ansible_python_interpreter": sys.executable, "ansible_remote_tmp": str(tmp / "remote-tmp")}, **(hostvars or {}))}}}
     (tmp / "inventory.json").write_text(json.dumps(inventory))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_PIPELINING=str(pipelining),
                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp / "local-tmp"),
@@ -125,3 +125,16 @@ def test_copy_and_fetch_pass_ansibles_checksums(tmp_path):
     rc, res = adhoc(tmp_path, prefix, "ansible.builtin.fetch", f"src={inside} dest={back}/ flat=true")
     assert rc == 0 and res["checksum"] == hashlib.sha1(payload).hexdigest(), res
     assert (back / "inside.bin").read_bytes() == payload
+
+
+@pytest.mark.oracle("ansible-core")
+@pytest.mark.parametrize(("hostvars", "sandbox"), [
+    ({}, "sb1"),  # default: the inventory name
+    ({"ansible_openshell_sandbox": "my-assistant"}, "my-assistant"),  # the documented variable must win over it
+], ids=["inventory-name", "ansible_openshell_sandbox"])
+def test_the_sandbox_variable_names_the_sandbox(tmp_path, hostvars, sandbox):
+    """ansible-core resolves an option's vars in order and the last one set wins (ansible/config/manager.py
+    _loop_entries, ansible-core 2.19.14); inventory_hostname is always set, so it must come first."""
+    rc, res = adhoc(tmp_path, fake_prefix(tmp_path), "ansible.builtin.ping", hostvars=hostvars)
+    assert rc == 0 and res["ping"] == "pong", res
+    assert set((tmp_path / "calls").read_text().split()) == {sandbox}
