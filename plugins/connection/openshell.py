@@ -19,12 +19,15 @@ description:
 author: agentsec.nemoclaw contributors (@agentsec)
 options:
   sandbox:
-    description: Sandbox name, substituted for C({sandbox}) in O(exec_prefix).
+    description:
+      - Sandbox name, substituted for C({sandbox}) in O(exec_prefix).
+      - C(ansible_openshell_sandbox) wins over the inventory name (ansible-core takes the last of these variables that
+        is set, and C(inventory_hostname) always is).
     type: str
     default: inventory_hostname
     vars:
-      - name: ansible_openshell_sandbox
       - name: inventory_hostname
+      - name: ansible_openshell_sandbox
   exec_prefix:
     description: Command (a list) that runs its arguments inside the sandbox. C({sandbox}) is replaced by O(sandbox).
     type: list

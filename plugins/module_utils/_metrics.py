@@ -135,6 +135,9 @@ def parse_docker_stats(text):
     """`docker stats --no-stream --format '{{json .}}'` -> {name: {mem_mb, mem_limit_mb, mem_usage, cpu_perc}}.
 
     Each row is stored under its Name and under the Container field (the name or id the caller asked for).
+    A row without figures - "-- / --" (the CLI's stats call failed or timed out) or a 0B limit (the daemon sent no
+    memory stats; a running container always has a limit) - is state "error" with mem_mb None, not 0 MiB
+    (docker/cli v28.2.2 cli/command/container/formatter_stats.go:192-193, stats_helpers.go:252-253).
     """
     rows = {}
     for line in text.splitlines():
@@ -146,8 +149,12 @@ def parse_docker_stats(text):
             raise ValueError(f"docker stats printed a line that is not JSON: {line[:200]!r}") from None
         usage = str(row.get("MemUsage", ""))
         used, dummy, limit = usage.partition("/")
-        entry = {"state": "running", "mem_mb": size_to_mb(used), "mem_limit_mb": size_to_mb(limit) if limit.strip() else None,
-                 "mem_usage": usage, "cpu_perc": row.get("CPUPerc")}
+        if used.strip() == "--" or (limit.strip() and size_to_mb(limit) == 0):
+            entry = {"state": "error", "mem_mb": None, "mem_limit_mb": None, "mem_usage": usage, "cpu_perc": row.get("CPUPerc"),
+                     "msg": f"docker stats reported no memory figures ({usage!r}); the container's memory was not measured"}
+        else:
+            entry = {"state": "running", "mem_mb": size_to_mb(used), "mem_limit_mb": size_to_mb(limit) if limit.strip() else None,
+                     "mem_usage": usage, "cpu_perc": row.get("CPUPerc")}
         for key in (row.get("Name"), row.get("Container")):
             if key:
                 rows[str(key).lstrip("/")] = entry

@@ -287,13 +287,15 @@ class Stack:
         rows = self.stats(docker, names)[1] if len(names) > 1 else {}
         out = {}
         for n in names:
-            if n in rows:
-                out[n] = rows[n]
-                continue
-            # one at a time: docker stats prints no row at all when any of the names is missing
-            rc, one, err = self.stats(docker, [n])
-            if n in one:
-                out[n] = one[n]
+            row = rows.get(n)
+            if row is None:
+                # one at a time: docker stats prints no row at all when any of the names is missing
+                rc, one, err = self.stats(docker, [n])
+                row = one.get(n)
+            if row is not None:
+                out[n] = row
+                if row["state"] != "running":
+                    self.errors.append(f"docker stats {n}: {row['msg']}")
                 continue
             missing = "no such container" in err.lower() or "no such object" in err.lower()
             msg = err.strip()[-300:] or f"docker stats exited {rc} without a row for {n}"

@@ -159,7 +159,7 @@ def run_verifier(lab, wrap=()):
 
 
 def launcher(lab, landlock=True):
-    cmd = [sys.executable, L.__file__, "--filter", str(lab["bpf"])]
+    cmd = [sys.executable, "-I", "-S", L.__file__, "--filter", str(lab["bpf"])]  # the launcher insists on isolation
     if landlock:
         cmd += ["--landlock-required", "--landlock-ro", "/", "--landlock-rw", str(lab["rw"])]
     return [*cmd, "--"]
@@ -168,11 +168,14 @@ def launcher(lab, landlock=True):
 EXPECTED_HARDENED = {c: V.PASS for c in CHECKS}
 
 
+# seccomp and Landlock answers are the kernel's; the proxy, CA and inference endpoint are our own MitmProxy
+@pytest.mark.oracle("kernel", "self")
 @pytest.mark.skipif(L.landlock_abi() == 0, reason="kernel without Landlock")
 def test_hardened_child_passes_every_behavioural_check(lab):
     assert run_verifier(lab, launcher(lab)) == EXPECTED_HARDENED
 
 
+@pytest.mark.oracle("kernel", "self")
 def test_unfiltered_child_fails_the_seccomp_and_landlock_checks(lab):
     got = run_verifier(lab)
     for check in ("L1.landlock", "L2.seccomp_mode", "L2.af_packet", "L2.af_netlink", "L2.sock_packet", "L2.high_bit_family", "L2.io_uring"):
@@ -182,12 +185,15 @@ def test_unfiltered_child_fails_the_seccomp_and_landlock_checks(lab):
         assert got[check] == V.PASS, check
 
 
+@pytest.mark.oracle("kernel", "self")
 @pytest.mark.skipif(L.landlock_abi() == 0, reason="kernel without Landlock")
 def test_negative_control_landlock_off_flips_only_landlock(lab):
     got = run_verifier(lab, launcher(lab, landlock=False))
     assert {c for c, s in got.items() if s != V.PASS} == {"L1.landlock"}
 
 
+# ECONNREFUSED from the kernel on a closed loopback port
+@pytest.mark.oracle("kernel")
 def test_proxy_down_turns_proxy_checks_into_errors(lab):
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))
@@ -202,6 +208,8 @@ def test_proxy_down_turns_proxy_checks_into_errors(lab):
     assert got["L4.denied_host"] == got["L4.allowed_host"] == got["L5.mitm_chain"] == got["L6.inference_models"] == V.ERROR
 
 
+# what our probe sends, as our own MitmProxy recorded it
+@pytest.mark.oracle("self")
 def test_inference_probe_sends_no_key(lab):
     lab["proxy"].requests.clear()
     run_verifier(lab)

@@ -1,8 +1,14 @@
 """Decision logic of every verifier check, including the error paths: an unreachable probe is never a pass."""
 from __future__ import annotations
 
+import json
+import os
+import pathlib
+import shutil
 import socket
 import struct
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -13,6 +19,7 @@ FILTERED = {"seccomp": "2", "seccomp_filters": "1", "euid": 1000, "uid": 1000, "
 UNFILTERED = {"seccomp": "0", "seccomp_filters": "0", "euid": 0, "uid": 0, "cap_eff": "000001fffeffffff"}
 
 
+@pytest.mark.oracle("self")
 @pytest.mark.parametrize(("results", "status"), [
     ({"/usr": "EROFS", "/etc": "EROFS"}, V.PASS),
     ({"/usr": "EROFS", "/etc": "ok"}, V.FAIL),
@@ -24,6 +31,7 @@ def test_ro_root(results, status):
     assert V.decide_ro_root(obs, FILTERED)[0] == status
 
 
+@pytest.mark.oracle("self")
 @pytest.mark.parametrize(("probes", "status"), [
     ([("/dev/shm", "EACCES", True), ("/var/tmp", "EROFS", True)], V.PASS),
     ([("/dev/shm", "ok", True)], V.FAIL),
@@ -36,6 +44,8 @@ def test_landlock_needs_eacces_on_a_world_writable_dir(probes, status):
     assert V.decide_landlock(obs, FILTERED)[0] == status
 
 
+# ok / ENOENT are the kernel's answers on real directories; the FAIL is our decision
+@pytest.mark.oracle("kernel", "self")
 def test_landlock_probe_on_real_directories(tmp_path):
     open_dir = tmp_path / "shm"
     open_dir.mkdir()
@@ -47,6 +57,7 @@ def test_landlock_probe_on_real_directories(tmp_path):
     assert list(open_dir.iterdir()) == []  # the probe cleans up after itself
 
 
+@pytest.mark.oracle("self")
 def test_identity_checks():
     assert V.decide_non_root({}, FILTERED)[0] == V.PASS
     assert V.decide_non_root({}, UNFILTERED)[0] == V.FAIL
@@ -55,6 +66,7 @@ def test_identity_checks():
     assert V.decide_no_caps({}, {"cap_eff": None})[0] == V.ERROR
 
 
+@pytest.mark.oracle("self")
 @pytest.mark.parametrize(("result", "vantage", "status"), [
     ("EPERM", FILTERED, V.PASS),
     ("EPERM", UNFILTERED, V.ERROR),   # EPERM with no filter is a capability check, not evidence
@@ -66,6 +78,7 @@ def test_filtered_socket_attribution(result, vantage, status):
     assert V.decide_filtered_socket({"result": result}, vantage)[0] == status
 
 
+@pytest.mark.oracle("self")
 def test_seccomp_mode_and_io_uring():
     assert V.decide_seccomp_mode({}, FILTERED)[0] == V.PASS
     assert V.decide_seccomp_mode({}, UNFILTERED)[0] == V.FAIL
@@ -76,6 +89,7 @@ def test_seccomp_mode_and_io_uring():
     assert V.decide_io_uring({"result": "EPERM", "io_uring_disabled": 2}, FILTERED)[1]["refused_by"] == "kernel"
 
 
+@pytest.mark.oracle("kernel")
 def test_unfiltered_probes_give_the_kernel_answer():
     """In this (unfiltered) test process the discriminating probes really return EINVAL."""
     assert V.probe_socket(17, V.EINVAL_TYPE)["result"] == "EINVAL"
@@ -95,6 +109,7 @@ def _fake_proc(tmp_path, route_gateway="0100C80A", status_extra=""):
     return proc
 
 
+@pytest.mark.oracle("self")
 def test_default_route_from_proc(tmp_path):
     proc = _fake_proc(tmp_path)
     obs = V.read_default_route(str(proc))
@@ -103,6 +118,7 @@ def test_default_route_from_proc(tmp_path):
     assert V.decide_route(obs, FILTERED, "10.42.0.1")[0] == V.FAIL
 
 
+@pytest.mark.oracle("self")
 def test_missing_proc_entry_is_an_error_finding(tmp_path):
     params = _params(proc_root=str(tmp_path / "nope"))
     findings, _v = V.run_checks(params, ["L3.default_route"])
@@ -120,6 +136,7 @@ def _params(**kw):
     return base
 
 
+@pytest.mark.oracle("self")
 @pytest.mark.parametrize(("obs", "status"), [
     ({"result": "connected"}, V.FAIL),
     ({"result": "timeout"}, V.PASS),
@@ -131,6 +148,7 @@ def test_egress_decisions(obs, status):
     assert V.decide_egress(obs, FILTERED)[0] == status
 
 
+@pytest.mark.oracle("kernel")
 def test_egress_probe_against_a_loopback_listener():
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -143,6 +161,8 @@ def test_egress_probe_against_a_loopback_listener():
     assert V.probe_tcp_connect("127.0.0.1", port, 0.5)["result"] == "ECONNREFUSED"
 
 
+# the kernel delivers (or times out) the datagrams; the answering resolver is our own stub
+@pytest.mark.oracle("kernel", "self")
 def test_dns_leak_probe_against_a_loopback_resolver():
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
@@ -162,6 +182,10 @@ def test_dns_leak_probe_against_a_loopback_resolver():
     assert obs["result"] == "timeout" and V.decide_dns(obs, FILTERED)[0] == V.PASS
 
 
+# the statuses OpenShell v0.0.26's proxy answers a CONNECT with: 403 Forbidden for a policy denial
+# (crates/openshell-sandbox/src/proxy.rs:466,521,556,597), 200 Connection Established when allowed (:352,608),
+# 502 Bad Gateway when the upstream cannot be reached (:2366) - a 502 is no policy denial, so it is no pass for L4
+@pytest.mark.oracle("upstream")
 @pytest.mark.parametrize(("obs", "denied", "allowed"), [
     ({"result": "refused", "status": 403}, V.PASS, V.FAIL),
     ({"result": "tunnel", "status": 200}, V.FAIL, V.PASS),
@@ -173,6 +197,8 @@ def test_proxy_decisions(obs, denied, allowed):
     assert V.decide_allowed(obs, FILTERED)[0] == allowed
 
 
+# ECONNREFUSED from the kernel on a closed loopback port
+@pytest.mark.oracle("kernel")
 def test_proxy_down_is_error_not_pass():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -183,6 +209,7 @@ def test_proxy_down_is_error_not_pass():
     assert V.decide_denied(obs, FILTERED)[0] == V.ERROR
 
 
+@pytest.mark.oracle("self")
 def test_ca_file_mode_rules(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
@@ -194,6 +221,7 @@ def test_ca_file_mode_rules(tmp_path):
     assert V.decide_ca_file(V.probe_ca_file(str(tmp_path / "none.pem")), FILTERED, None)[0] == V.FAIL
 
 
+@pytest.mark.oracle("self")
 def test_model_list_decisions():
     ok = {"result": "verified", "response": b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"data": [{"id": "m:1"}]}'}
     assert V.decide_models(ok, FILTERED, "m:1")[0] == V.PASS
@@ -207,16 +235,19 @@ def test_model_list_decisions():
 
 
 @pytest.mark.parametrize(("text", "hits"), [
-    ("NVIDIA_API_KEY=nvapi-AbCdEfGhIjKlMnOpQrStUv", 2),
-    ("OPENAI_API_KEY=openshell:resolve:env:OPENAI_API_KEY", 0),
-    ("OPENAI_API_KEY=empty\nPATH=/usr/bin", 0),
-    ("TELEGRAM_BOT_TOKEN=123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQr", 2),
-    ("HOME=/sandbox", 0),
+    pytest.param("NVIDIA_API_KEY=nvapi-AbCdEfGhIjKlMnOpQrStUv", 2, marks=pytest.mark.oracle("self")),
+    # OpenShell v0.0.26 hands sandboxes this placeholder instead of the key (crates/openshell-sandbox/src/secrets.rs:8
+    # PLACEHOLDER_PREFIX) and resolves it in the proxy: it is no secret in the sandbox
+    pytest.param("OPENAI_API_KEY=openshell:resolve:env:OPENAI_API_KEY", 0, marks=pytest.mark.oracle("upstream")),
+    pytest.param("OPENAI_API_KEY=empty\nPATH=/usr/bin", 0, marks=pytest.mark.oracle("self")),
+    pytest.param("TELEGRAM_BOT_TOKEN=123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQr", 2, marks=pytest.mark.oracle("self")),
+    pytest.param("HOME=/sandbox", 0, marks=pytest.mark.oracle("self")),
 ])
 def test_secret_patterns(text, hits):
     assert len(V.find_secrets(text)) == hits
 
 
+@pytest.mark.oracle("self")
 def test_secret_scan_masks_values(tmp_path, monkeypatch):
     cfg, proc = tmp_path / "cfg", tmp_path / "proc"  # a /proc of our own: this machine's other processes are not ours
     cfg.mkdir()
@@ -234,6 +265,7 @@ def test_secret_scan_masks_values(tmp_path, monkeypatch):
     assert V.decide_secrets({"environ_scanned": 0, "found": []}, FILTERED)[0] == V.ERROR
 
 
+@pytest.mark.oracle("self")
 def test_select_checks_and_bad_ids():
     assert V.select_checks(["L5"], []) == ["L5.ca_file", "L5.ca_cert", "L5.mitm_chain"]
     assert "L2.io_uring" not in V.select_checks([], ["L2.io_uring"])
@@ -243,6 +275,7 @@ def test_select_checks_and_bad_ids():
         V.select_checks([], ["L7"])
 
 
+@pytest.mark.oracle("self")
 @pytest.mark.parametrize(("kw", "message"), [
     ({"proxy": "10.200.0.1"}, "has no port"),
     ({"proxy": "10.200.0.1:99999"}, "out of range"),
@@ -255,6 +288,7 @@ def test_bad_parameters_name_the_value(kw, message):
         V.plan(_params(**kw), {})
 
 
+@pytest.mark.oracle("self")
 def test_skips_without_targets_and_fail_on():
     findings, _v = V.run_checks(_params(), ["L3.direct_egress", "L4.denied_host", "L6.inference_models", "L1.non_root"])
     status = {f["id"]: f["status"] for f in findings}
@@ -266,6 +300,7 @@ def test_skips_without_targets_and_fail_on():
     assert V.failing(fake, "any") == ["a", "b", "c"]
 
 
+@pytest.mark.oracle("self")
 def test_summary_matches_the_papers_table_shape():
     fs = [{"layer": "L1", "id": "L1.a", "status": V.PASS, "title": "A"}, {"layer": "L1", "id": "L1.b", "status": V.FAIL, "title": "B"},
           {"layer": "L2", "id": "L2.a", "status": V.PASS, "title": "C"}, {"layer": "L3", "id": "L3.a", "status": V.ERROR, "title": "D"},
@@ -273,3 +308,78 @@ def test_summary_matches_the_papers_table_shape():
     s = V.summarize(fs)
     assert s["L1"] == {"passed": 1, "total": 2, "result": "PARTIAL", "evidence": "a=pass; b=fail"}
     assert s["L2"]["result"] == "PASS" and s["L3"]["result"] == "ERROR" and s["L4"]["result"] == "SKIPPED"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the same probes in real children whose kernel state this test sets up (a network namespace with a default route, a
+# read-only bind mount in a private mount namespace, a dropped uid and capability set): the kernel's answers decide
+COLLECTIONS = str(pathlib.Path(V.__file__).parents[5])  # the directory that holds ansible_collections/
+CHILD = ("import json, sys\nfrom ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify as V\n"
+         "print(json.dumps(eval(sys.argv[1])))\n")
+as_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare(1)")
+
+
+def in_child(expr, wrap=(), python=sys.executable):
+    """Evaluate expr (with V imported) in a child process started through wrap; -> its JSON result."""
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS)
+    run = subprocess.run([*wrap, python, "-c", CHILD, expr], capture_output=True, text=True, env=env, timeout=60, check=False)
+    if run.returncode != 0 and ("Operation not permitted" in run.stderr or "unshare failed" in run.stderr):
+        pytest.skip(f"this kernel/container refuses the namespace: {run.stderr.strip()[-200:]}")
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def netns(setup):
+    """A fresh network namespace set up by setup: a veth pair with both ends inside it, so nothing in it reaches
+    anything outside and the probe sends no traffic (it only reads the routing table)."""
+    return ["unshare", "--net", "sh", "-ec", f"ip link set lo up; {setup}; exec \"$0\" \"$@\""]
+
+
+VETH = "ip link add agent0 type veth peer name agent0p; ip link set agent0p up; ip link set agent0 up; "
+
+
+@pytest.mark.oracle("kernel")
+@as_root
+@pytest.mark.skipif(not shutil.which("ip"), reason="needs iproute2")
+@pytest.mark.parametrize(("setup", "expected", "status"), [
+    (VETH + "ip addr add 10.200.0.2/24 dev agent0; ip route add default via 10.200.0.1",
+     {"interface": "agent0", "gateway": "10.200.0.1"}, V.PASS),
+    (VETH + "ip addr add 10.42.0.9/24 dev agent0; ip route add default via 10.42.0.1",
+     {"interface": "agent0", "gateway": "10.42.0.1"}, V.FAIL),
+    ("true", {"interface": None, "gateway": None}, V.FAIL),
+], ids=["via-the-proxy", "another-gateway", "no-default-route"])
+def test_default_route_as_the_kernel_lists_it(setup, expected, status):
+    obs = in_child("V.read_default_route('/proc')", netns(setup))
+    assert obs == expected
+    assert V.decide_route(obs, FILTERED, "10.200.0.1")[0] == status
+
+
+@pytest.mark.oracle("kernel")
+@as_root
+def test_ro_root_on_a_real_read_only_mount(tmp_path):
+    ro, rw = tmp_path / "ro", tmp_path / "rw"
+    ro.mkdir()
+    rw.mkdir()
+    wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-ec",
+            f"mount --bind {ro} {ro}; mount -o remount,bind,ro {ro}; exec \"$0\" \"$@\""]
+
+    def statuses(paths):
+        params = json.dumps(_params(ro_paths=[str(p) for p in paths]))
+        return in_child(f"[f['status'] for f in V.run_checks(json.loads({params!r}), ['L1.ro_root'])[0]]", wrap)
+
+    assert statuses([ro]) == [V.PASS]
+    assert statuses([ro, rw]) == [V.FAIL]  # rw is writable: the gap
+    assert list(ro.iterdir()) == list(rw.iterdir()) == []  # the probes clean up after themselves
+
+
+@pytest.mark.oracle("kernel")
+@as_root
+@pytest.mark.skipif(not shutil.which("setpriv") or not os.access("/usr/bin/python3", os.X_OK), reason="needs setpriv and /usr/bin/python3")
+def test_identity_of_a_real_unprivileged_child():
+    """The agent's identity as the kernel reports it in /proc/self/status: a child dropped to uid 998 without
+    capabilities passes; this (root) process, the gap, fails both."""
+    expr = "[V.decide_non_root({}, V.vantage())[0], V.decide_no_caps({}, V.vantage())[0], V.vantage()['cap_eff']]"
+    drop = ["setpriv", "--reuid=998", "--regid=998", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]
+    assert in_child(expr, drop, python="/usr/bin/python3") == [V.PASS, V.PASS, "0000000000000000"]
+    non_root, no_caps, cap_eff = in_child(expr)
+    assert (non_root, no_caps) == (V.FAIL, V.FAIL) and int(cap_eff, 16) != 0

@@ -1,4 +1,7 @@
-"""stack_metrics end to end against a simulated host: ps, docker stats/logs and the openshell CLI behind run_command."""
+"""stack_metrics end to end against a simulated host: ps, docker stats/logs and the openshell CLI behind run_command.
+
+The simulated host is our own stand-in, so these tests are "self"; tests/integration/test_stack_metrics_docker.py runs
+the module against this machine's real ps and Docker engine."""
 from __future__ import annotations
 
 import json
@@ -146,6 +149,7 @@ def run(module_runner):
     return go
 
 
+@pytest.mark.oracle("self")
 def test_measures_memory_and_pod_start_without_a_cold_start(run, host, macos_ps):
     ok, res = run({})
     assert ok and res["changed"] is False
@@ -168,6 +172,7 @@ def test_measures_memory_and_pod_start_without_a_cold_start(run, host, macos_ps)
     assert f"docker logs --tail 10000 {CLUSTER}" in host.commands()
 
 
+@pytest.mark.oracle("self")
 def test_cold_start_creates_polls_until_ready_then_deletes(run, host):
     host.log.append(kubelet("0415 09:00:00.000000", "openshell/agentsec-bench", "99s"))  # a previous benchmark run
     ok, res = run({"cold_start_sandbox": "agentsec-bench"})
@@ -189,6 +194,7 @@ def test_cold_start_creates_polls_until_ready_then_deletes(run, host):
     assert host.commands().index("docker stats --no-stream --format {{json .}} " + CLUSTER) < host.commands().index(create)
 
 
+@pytest.mark.oracle("self")
 def test_a_stale_kubelet_line_is_not_taken_for_this_cold_start(run, host):
     host.log.append(kubelet("0415 09:00:00.000000", "openshell/agentsec-bench", "99s"))
     host.bench_e2e = None  # the kubelet logged nothing for the new pod within the tail
@@ -199,6 +205,7 @@ def test_a_stale_kubelet_line_is_not_taken_for_this_cold_start(run, host):
     assert len([c for c in host.commands() if c.startswith("docker logs")]) == 1 + stack_metrics.LOG_RETRIES
 
 
+@pytest.mark.oracle("self")
 def test_existing_sandbox_is_refused_and_left_alone(run, host):
     host.sandboxes["agentsec-bench"] = ["Ready"]
     ok, res = run({"cold_start_sandbox": "agentsec-bench"})
@@ -207,6 +214,7 @@ def test_existing_sandbox_is_refused_and_left_alone(run, host):
     assert "agentsec-bench" in host.sandboxes
 
 
+@pytest.mark.oracle("self")
 def test_check_mode_skips_the_cold_start(run, host):
     ok, res = run({"cold_start_sandbox": "agentsec-bench"}, check_mode=True)
     assert ok and res["cold_start"] == {"sandbox": "agentsec-bench", "skipped": True, "reason": "check mode", "ms": None,
@@ -217,6 +225,7 @@ def test_check_mode_skips_the_cold_start(run, host):
     assert res["pod_start"]["sandbox"] == "my-assistant" and res["metrics"]["pod_start_s"] == 14.5
 
 
+@pytest.mark.oracle("self")
 def test_failing_create_names_the_command_and_its_stderr(run, host):
     host.create_result = (1, "", "Error:   x Gateway 'nemoclaw' is not reachable.\n")
     ok, res = run({"cold_start_sandbox": "agentsec-bench"})
@@ -226,6 +235,7 @@ def test_failing_create_names_the_command_and_its_stderr(run, host):
     assert "openshell sandbox delete agentsec-bench" not in host.commands()  # it never existed
 
 
+@pytest.mark.oracle("self")
 def test_timeout_deletes_the_half_created_sandbox(run, host):
     host.provisioning_polls = 1000
     ok, res = run({"cold_start_sandbox": "agentsec-bench", "cold_start_timeout": 60})
@@ -235,6 +245,7 @@ def test_timeout_deletes_the_half_created_sandbox(run, host):
     assert "agentsec-bench" not in host.sandboxes
 
 
+@pytest.mark.oracle("self")
 def test_error_phase_fails_and_cleans_up(run, host):
     host.final_phase = "Error"
     ok, res = run({"cold_start_sandbox": "agentsec-bench"})
@@ -242,6 +253,7 @@ def test_error_phase_fails_and_cleans_up(run, host):
     assert res["cold_start"]["phases"] == ["Provisioning", "Error"] and "agentsec-bench" not in host.sandboxes
 
 
+@pytest.mark.oracle("self")
 def test_missing_container_is_reported_not_fatal(run, host):
     ok, res = run({"containers": [CLUSTER, "ollama-proxy"]})
     assert ok
@@ -251,6 +263,7 @@ def test_missing_container_is_reported_not_fatal(run, host):
     assert res["errors"] == []
 
 
+@pytest.mark.oracle("self")
 def test_no_cluster_container(run, host):
     del host.containers[CLUSTER]
     ok, res = run({})
@@ -260,6 +273,7 @@ def test_no_cluster_container(run, host):
     assert "cluster_container_mb" in res["metrics"]["stack_components"]["missing"]
 
 
+@pytest.mark.oracle("self")
 def test_docker_daemon_down_is_an_error_not_a_missing_container(run, host):
     host.daemon_down = True
     ok, res = run({})
@@ -269,6 +283,7 @@ def test_docker_daemon_down_is_an_error_not_a_missing_container(run, host):
     assert res["metrics"]["pod_start_s"] is None and res["metrics"]["ollama_mb"] is not None
 
 
+@pytest.mark.oracle("self")
 def test_docker_not_found_leaves_docker_figures_unmeasured(run, host, monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
                         lambda self, name, required=False, opt_dirs=None: None if name == "docker" else f"/fake/bin/{name}")
@@ -278,6 +293,7 @@ def test_docker_not_found_leaves_docker_figures_unmeasured(run, host, monkeypatc
     assert res["metrics"]["ollama_mb"] is not None and not host.commands("docker")
 
 
+@pytest.mark.oracle("self")
 @pytest.mark.parametrize(("args", "message"), [
     ({"process_groups": {"ollama": ["(^|/)ollama serve"], "gw": ["openclaw-gateway", "(unclosed"]}},
      "process_groups.gw: invalid regular expression '(unclosed'"),
@@ -291,6 +307,7 @@ def test_bad_input_is_named(run, host, args, message):
     assert not host.calls
 
 
+@pytest.mark.oracle("self")
 def test_unparseable_output_fails_with_the_command(run, host, macos_ps):
     host.containers[CLUSTER] = "a lot / 15.6GiB"
     ok, res = run({})
@@ -305,6 +322,7 @@ def test_unparseable_output_fails_with_the_command(run, host, macos_ps):
     assert not ok and f"docker logs --tail 10000 {CLUSTER}" in res["msg"] and "cannot read the duration 'soon'" in res["msg"]
 
 
+@pytest.mark.oracle("self")
 def test_custom_groups_and_whole_log(run, host):
     host.ps = (" 3069  84304 dockerd\n 3084  40996 containerd --config /var/run/docker/containerd/containerd.toml\n"
                f"{os.getpid():5d}  30000 /usr/local/bin/dockerd (this module, never counted)\n")
@@ -313,3 +331,14 @@ def test_custom_groups_and_whole_log(run, host):
     assert res["metrics"]["docker_desktop_mb"] == round((84304 + 40996) / 1024, 1)
     assert res["metrics"]["ollama_mb"] is None and "ollama" not in res["metrics"]["processes"]
     assert f"docker logs --tail all {CLUSTER}" in host.commands()
+
+
+@pytest.mark.oracle("self")
+@pytest.mark.parametrize("usage", ["0B / 0B", "-- / --"])
+def test_docker_stats_without_figures_is_an_error_not_0_mb(run, host, usage):
+    host.containers[CLUSTER] = usage  # what docker/cli prints when it has no figures (see test_metrics)
+    ok, res = run({})
+    assert ok and res["metrics"]["containers"][CLUSTER]["state"] == "error"
+    assert res["metrics"]["cluster_container_mb"] is None and "cluster_container_mb" in res["metrics"]["stack_components"]["missing"]
+    assert res["errors"] == [f"docker stats {CLUSTER}: docker stats reported no memory figures ({usage!r}); the container's memory was not measured"]
+    assert res["comparison"]["stack_total_mb"]["ratio"] is None  # a partial total gets no ratio
