@@ -248,7 +248,8 @@ class Cluster:
     def run_pod(self, pod):
         meta, spec = pod["metadata"], pod["spec"]
         existing = {c["Labels"]["io.kubernetes.container.name"]: c for c in self.containers_of(meta["uid"])}
-        if "POD" not in existing:
+        # no pod sandbox, or a dead one (the node - here the Docker engine - restarted): a new sandbox is needed
+        if "POD" not in existing or existing["POD"].get("State") != "running":
             bad = [s["name"] for s in (spec.get("securityContext") or {}).get("sysctls") or [] if s["name"] not in SAFE_SYSCTLS]
             if bad:
                 self.pod_status(pod, phase="Failed", reason="SysctlForbidden",
