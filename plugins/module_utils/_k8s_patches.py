@@ -239,6 +239,17 @@ def hardening_configmap(namespace, filter_bytes, launcher_source, flags, name=CO
     }
 
 
+def sandbox_configmap(sandbox):
+    """The ConfigMap of one sandbox's hardening: its session hooks carry its own Landlock ruleset."""
+    return f"{CONFIGMAP}-{sandbox}"
+
+
+def uses_configmap(cr, name):
+    """Whether a Sandbox's pod template mounts ConfigMap `name`."""
+    volumes = ((((cr or {}).get("spec") or {}).get("podTemplate") or {}).get("spec") or {}).get("volumes") or []
+    return any((v.get("configMap") or {}).get("name") == name for v in volumes)
+
+
 def coredns_custom(address, host="inference.local", key="agentsec-inference-local.server"):
     """k3s imports /etc/coredns/custom/*.server from ConfigMap kube-system/coredns-custom (k3s manifests/coredns.yaml):
     the paper's L6 fix, which resolves the name in the pod network namespace."""

@@ -80,7 +80,9 @@ def run_one(prefix, sandbox, python, data, env, timeout):
 
 
 def run_all(prefix, sandboxes, python, data, env, timeout, workers=8):
-    """{sandbox: result}; sandboxes run concurrently (a fleet host may hold several)."""
+    """{sandbox: result}; sandboxes run concurrently (a fleet host may hold several). `data` is one payload for all,
+    or {sandbox: payload} when each sandbox is probed with its own parameters (its policy)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(workers, len(sandboxes)))) as pool:
-        futures = {name: pool.submit(run_one, prefix, name, python, data, env, timeout) for name in sandboxes}
+        futures = {name: pool.submit(run_one, prefix, name, python, data[name] if isinstance(data, dict) else data, env, timeout)
+                   for name in sandboxes}
         return {name: future.result() for name, future in futures.items()}

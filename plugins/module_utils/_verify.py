@@ -51,6 +51,11 @@ CHECKS = {
                     "Apply a Landlock ruleset per process (hardening role launcher) or upgrade OpenShell to >= 0.0.29."),
     "L1.writable_paths": ("L1", "Allowed write paths work", "medium", "files can be created in every allowed path",
                           "Mount the allowed paths (emptyDir/tmpfs) and allow them in the Landlock ruleset."),
+    "L1.policy_read_only": ("L1", "The policy's read-only paths refuse writes", "high",
+                            "EACCES/EPERM/EROFS creating a file in every read-only path of the sandbox's policy that its"
+                            " permissions would let the agent write",
+                            "Enforce the policy's filesystem part with Landlock (hardening role, l1, "
+                            "hardening_landlock_from_policy) or upgrade OpenShell to >= 0.0.29."),
     "L1.non_root": ("L1", "Agent is not uid 0", "high", "uid != 0", "Run the agent as the policy user (run_as_user: sandbox)."),
     "L1.no_capabilities": ("L1", "Agent has no effective capabilities", "high", "CapEff 0",
                            "Drop capabilities for the agent process (setuid to a non-root user clears them)."),
@@ -271,8 +276,36 @@ def probe_landlock_dirs(paths):
 
 
 def decide_writable(obs, _vantage):
+    """Every allowed path that exists takes a new file. A path that does not exist is listed (ENOENT) and not counted:
+    OpenShell skips missing paths of a policy too (best_effort)."""
     results = {o["path"]: o["result"] for o in obs["probes"]}
-    return (PASS if results and all(r == "ok" for r in results.values()) else FAIL), results
+    present = {p: r for p, r in results.items() if r != "ENOENT"}
+    if not present:
+        return (SKIPPED if results else FAIL), results
+    return (PASS if all(r == "ok" for r in present.values()) else FAIL), results
+
+
+def probe_policy_read_only(paths, writable):
+    """Each read-only directory of the policy that DAC would let this process write (os.access W_OK), and that is not
+    itself one of the policy's writable paths: a file must not be creatable in it. Directories the permissions refuse
+    already are listed as `dac` (Landlock is not what keeps them safe, so they prove nothing here)."""
+    probes = []
+    for path in paths or []:
+        if path in (writable or []) or not os.path.isdir(path):
+            continue
+        if not os.access(path, os.W_OK):
+            probes.append({"path": path, "result": "dac"})
+            continue
+        probes.append(probe_create(path))
+    return {"probes": probes}
+
+
+def decide_policy_read_only(obs, _vantage):
+    results = {o["path"]: o["result"] for o in obs["probes"]}
+    tested = {p: r for p, r in results.items() if r != "dac"}
+    if not tested:
+        return SKIPPED, {"reason": "no read-only path of the policy is writable by permissions alone", "paths": results}
+    return (PASS if all(r in ("EACCES", "EPERM", "EROFS") for r in tested.values()) else FAIL), results
 
 
 def decide_non_root(_obs, v):
@@ -868,6 +901,9 @@ def plan(params, vantage_info):
         "L1.ro_root": (lambda: {"probes": [probe_ro(p) for p in params["ro_paths"]]}, decide_ro_root),
         "L1.landlock": (lambda: probe_landlock_dirs(params["landlock_probe_paths"]), decide_landlock),
         "L1.writable_paths": (lambda: {"probes": [probe_create(p) for p in params["writable_paths"]]}, decide_writable),
+        "L1.policy_read_only": ((lambda: probe_policy_read_only(params.get("policy_read_only"), params["writable_paths"]))
+                                if params.get("policy_read_only") else skip("no policy read-only paths (policy_command)"),
+                                decide_policy_read_only),
         "L1.non_root": (dict, decide_non_root),
         "L1.no_capabilities": (dict, decide_no_caps),
         "L1.startup_hooks": (lambda: probe_startup_hooks(params.get("hook_scan_paths") or ["/sandbox", "/tmp", "/var/tmp"]),

@@ -96,15 +96,43 @@ options:
     description: The launcher on this host (M(agentsec.nemoclaw.seccomp_filter) O(launcher_dest)); needed when O(l1) or O(l2) is on.
     type: path
   landlock_ro:
-    description: Read-only paths of the launcher's Landlock ruleset.
+    description: Read-only paths of the launcher's Landlock ruleset when it does not come from the sandbox's policy.
     type: list
     elements: str
     default: []
   landlock_rw:
-    description: Read-write paths of the launcher's Landlock ruleset.
+    description: Read-write paths of the launcher's Landlock ruleset when it does not come from the sandbox's policy.
     type: list
     elements: str
     default: []
+  landlock_extra_ro:
+    description: >-
+      Read-only paths added to a ruleset that comes from the sandbox's policy (O(policy_command)), e.g.
+      V(/sys/fs/cgroup) so Node.js sees its container memory limit.
+    type: list
+    elements: str
+    default: []
+  landlock_extra_rw:
+    description: Read-write paths added to a ruleset that comes from the sandbox's policy, e.g. V(/var/tmp) (an emptyDir).
+    type: list
+    elements: str
+    default: []
+  policy_command:
+    description:
+      - >-
+        The command that prints a sandbox's policy (the target contract's C(sandbox.policy), e.g.
+        V([openshell, policy, get, "{sandbox}", --full]); C({sandbox}) is replaced). When set, each sandbox's Landlock
+        ruleset is its policy's C(filesystem_policy) - C(read_only), C(read_write) and the working directory when
+        C(include_workdir) (OpenShell v0.0.26 never applied it, #803) - plus O(landlock_extra_ro)/O(landlock_extra_rw).
+        A sandbox without a policy revision gets O(landlock_ro)/O(landlock_rw). A policy that cannot be read fails
+        the run before any change.
+    type: list
+    elements: str
+    default: []
+  workdir:
+    description: The sandbox's working directory, read-write when its policy has C(include_workdir) (target C(sandbox.workdir)).
+    type: str
+    default: /sandbox
   inference_address:
     description: Address inference.local is given (the proxy intercepts the name; the address is only resolved).
     type: str
@@ -146,8 +174,14 @@ sandboxes:
     pod template fields that changed; C(ready); C(error) when the sandbox could not be hardened and was rolled back).
   returned: always
   type: dict
+landlock:
+  description: Per sandbox the Landlock ruleset its sessions run under (C(ro), C(rw), C(source) V(policy) or V(options)).
+  returned: when O(state=present) and O(l1)
+  type: dict
 configmaps:
-  description: The ConfigMaps created, updated or removed (C(namespace/name action)).
+  description: >-
+    The ConfigMaps created, updated or removed (C(namespace/name action)): one per hardened sandbox,
+    C(agentsec-hardening-<sandbox>), holding the launcher, the filter and that sandbox's session hooks.
   returned: always
   type: list
   elements: str
@@ -166,6 +200,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _k8s_patches as K
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _policy
 
 SERVER_META = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
 
@@ -232,10 +267,41 @@ def preflight(kube, module):
     return found
 
 
-def options(p):
+def options(p, name, rules):
+    ro, rw = rules.get(name, {}).get("ro", p["landlock_ro"]), rules.get(name, {}).get("rw", p["landlock_rw"])
     return {"l1": p["l1"], "l2": p["l2"], "l3": p["l3"], "l5": p["l5"], "l6": p["l6"], "container": p["container"],
-            "landlock_ro": p["landlock_ro"], "landlock_rw": p["landlock_rw"], "inference_address": p["inference_address"],
-            "resources": {k: str(v) for k, v in p["resources"].items()}}
+            "landlock_ro": ro, "landlock_rw": rw, "inference_address": p["inference_address"],
+            "configmap": K.sandbox_configmap(name), "resources": {k: str(v) for k, v in p["resources"].items()}}
+
+
+def landlock_rules(module, names, env):
+    """Per sandbox {ro, rw, source}: its policy's filesystem part plus the extra paths (policy_command set), else the
+    paths given. Every policy is read before any change; one that cannot be read fails the run."""
+    p = module.params
+    rules = {}
+    for name in names:
+        if not p["policy_command"]:
+            rules[name] = {"ro": p["landlock_ro"], "rw": p["landlock_rw"], "source": "options"}
+            continue
+        argv = [part.replace("{sandbox}", name) for part in p["policy_command"]]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            module.fail_json(msg=f"sandbox {name}: cannot read its policy with {argv[0]!r} ({exc}); set policy_command or "
+                                 "check the target's CLI")
+        if proc.returncode != 0:
+            module.fail_json(msg=f"sandbox {name}: `{' '.join(argv)}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        text = _policy.policy_yaml(proc.stdout)
+        try:
+            fs = _policy.filesystem_policy(text) if text is not None else None
+        except _policy.PolicyError as exc:
+            module.fail_json(msg=f"sandbox {name}: its policy cannot be read ({exc}); nothing was changed")
+        if fs is None:
+            rules[name] = {"ro": p["landlock_ro"], "rw": p["landlock_rw"], "source": "options (no policy revision)"}
+            continue
+        ro, rw = _policy.landlock_lists(fs, p["workdir"], p["landlock_extra_ro"], p["landlock_extra_rw"])
+        rules[name] = {"ro": ro, "rw": rw, "source": "policy"}
+    return rules
 
 
 def comparable(cr):
@@ -266,32 +332,45 @@ def roll(kube, name, want_hash, timeout):
     return False
 
 
-def configmap_plan(kube, module, hardened_after):
-    """The ConfigMaps the sandboxes need after this run: (object, action) pairs."""
+def configmap_plan(kube, module, plans, rules, others):
+    """The ConfigMaps the sandboxes need after this run: (object, action) pairs - one per hardened sandbox with its own
+    session hooks (its Landlock ruleset), deleted with its restore; the shared ConfigMap of earlier releases goes once
+    no Sandbox uses it."""
     p, ns = module.params, module.params["crd"]["namespace"]
-    plans = []
+    listing, _err = kube.get("configmap", "-n", ns, "-l", "app.kubernetes.io/managed-by=agentsec.nemoclaw")
+    current = {c["metadata"]["name"]: c for c in (listing or {}).get("items", [])}
+    out = []
     needs_launcher = p["state"] == "present" and (p["l1"] or p["l2"])
-    current, _err = kube.get("configmap", K.CONFIGMAP, "-n", ns)
+    launcher = filter_bytes = None
     if needs_launcher:
         missing = [w for w in ("launcher_path",) + (("filter_path",) if p["l2"] else ()) if not p[w] or not os.path.isfile(p[w])]
         if missing and module.check_mode:  # check mode on a fresh host: the role's compile step did not write them
-            if current is None:
-                plans.append(({"metadata": {"name": K.CONFIGMAP, "namespace": ns}}, "create (not compiled yet in check mode)"))
-            return plans + coredns_plan(kube, p, hardened_after)
-        for what in missing:
-            module.fail_json(msg=f"{what} {p[what]!r} is not a file on this host: compile it first with agentsec.nemoclaw.seccomp_filter")
-        with open(p["launcher_path"], encoding="utf-8") as fh:
-            launcher = fh.read()
-        filter_bytes = b""
-        if p["l2"]:
-            with open(p["filter_path"], "rb") as fh:
-                filter_bytes = fh.read()
-        want = K.hardening_configmap(ns, filter_bytes, launcher, K.launcher_flags(options(p)))
-        if current is None or {k: current.get(k) for k in ("data", "binaryData")} != {k: want.get(k) for k in ("data", "binaryData")}:
-            plans.append((want, "replace" if current else "create"))
-    elif current is not None and not hardened_after:
-        plans.append((current, "delete"))
-    return plans + coredns_plan(kube, p, hardened_after)
+            out += [({"metadata": {"name": K.sandbox_configmap(n), "namespace": ns}}, "create (not compiled yet in check mode)")
+                    for n in plans if K.sandbox_configmap(n) not in current]
+            needs_launcher = False
+        else:
+            for what in missing:
+                module.fail_json(msg=f"{what} {p[what]!r} is not a file on this host: compile it first with agentsec.nemoclaw.seccomp_filter")
+            with open(p["launcher_path"], encoding="utf-8") as fh:
+                launcher = fh.read()
+            filter_bytes = b""
+            if p["l2"]:
+                with open(p["filter_path"], "rb") as fh:
+                    filter_bytes = fh.read()
+    for name, plan in plans.items():
+        cm_name = K.sandbox_configmap(name)
+        have = current.get(cm_name)
+        if needs_launcher:
+            want = K.hardening_configmap(ns, filter_bytes, launcher, K.launcher_flags(options(p, name, rules)), name=cm_name)
+            if have is None or {k: have.get(k) for k in ("data", "binaryData")} != {k: want.get(k) for k in ("data", "binaryData")}:
+                out.append((want, "replace" if have else "create"))
+        elif have is not None and not K.is_hardened(plan["after"]):
+            out.append((have, "delete"))
+    legacy = current.get(K.CONFIGMAP)
+    users = [plan["after"] for plan in plans.values()] + list(others.values())
+    if legacy is not None and not any(K.uses_configmap(cr, K.CONFIGMAP) for cr in users):
+        out.append((legacy, "delete"))
+    return out
 
 
 def coredns_plan(kube, p, hardened_after):
@@ -335,6 +414,10 @@ def main():
             launcher_path=dict(type="path"),
             landlock_ro=dict(type="list", elements="str", default=[]),
             landlock_rw=dict(type="list", elements="str", default=[]),
+            landlock_extra_ro=dict(type="list", elements="str", default=[]),
+            landlock_extra_rw=dict(type="list", elements="str", default=[]),
+            policy_command=dict(type="list", elements="str", default=[]),
+            workdir=dict(type="str", default="/sandbox"),
             inference_address=dict(type="str", default="10.200.0.1"),
             resources=dict(type="dict", default={}),
             ready_timeout=dict(type="int", default=180),
@@ -352,11 +435,12 @@ def main():
     found = preflight(kube, module)
     names = p["sandboxes"] or sorted(found)
     ns = p["crd"]["namespace"]
+    rules = landlock_rules(module, names, kube.env) if p["state"] == "present" and p["l1"] else {}
     plans = {}
     for name in names:
         cr = found[name]
         try:
-            want = K.harden(cr, options(p)) if p["state"] == "present" else K.restore(cr)
+            want = K.harden(cr, options(p, name, rules)) if p["state"] == "present" else K.restore(cr)
         except K.PatchError as exc:
             module.fail_json(msg=f"sandbox {name}: {exc}")
         pod, _err = kube.get("pod", name, "-n", ns)
@@ -365,7 +449,9 @@ def main():
         plans[name] = {"before": cr, "after": want, "changed_cr": changed_cr, "stale_pod": stale_pod}
     hardened_after = any(K.is_hardened(pl["after"]) for pl in plans.values()) or any(
         K.is_hardened(cr) for n, cr in found.items() if n not in plans)
-    cm_plans = configmap_plan(kube, module, hardened_after)
+    others = {n: cr for n, cr in found.items() if n not in plans}
+    cm_plans = configmap_plan(kube, module, plans, rules, others)
+    cm_plans += coredns_plan(kube, p, hardened_after)
     report, failed, cms, diffs = {}, [], [], []
     for obj, action in cm_plans:
         cms.append(f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']} {action}")
@@ -391,7 +477,7 @@ def main():
                           "before": json.dumps(pl["before"]["spec"]["podTemplate"], indent=1, sort_keys=True) + "\n",
                           "after": json.dumps(pl["after"]["spec"]["podTemplate"], indent=1, sort_keys=True) + "\n"})
     if module.check_mode or not changed:
-        module.exit_json(changed=changed, sandboxes=report, configmaps=cms, failed_sandboxes=[], diff=diffs)
+        module.exit_json(changed=changed, sandboxes=report, configmaps=cms, failed_sandboxes=[], diff=diffs, landlock=rules)
     if p["state"] == "present":
         for obj, action in cm_plans:
             if action != "delete" and kube.write(action, obj, dry_run=False)[0] is None:
@@ -416,13 +502,13 @@ def main():
                 roll(kube, name, K.template_hash(back), p["ready_timeout"])
             failed.append(name)
             report[name].update(error=f"hardened pod not Ready within {p['ready_timeout']}s; rolled back", action="rolled back")
-    if p["state"] == "absent":
-        for obj, action in cm_plans:
-            if action == "delete":
-                kube.run(["delete", "configmap", obj["metadata"]["name"], "-n", obj["metadata"]["namespace"], "--ignore-not-found"])
-            else:
-                kube.write(action, obj, dry_run=False)
-    result = dict(changed=True, sandboxes=report, configmaps=cms, failed_sandboxes=failed, diff=diffs)
+    # after the pods rolled: ConfigMaps no Sandbox uses any more go (and, restoring, CoreDNS loses our key)
+    for obj, action in cm_plans:
+        if action == "delete":
+            kube.run(["delete", "configmap", obj["metadata"]["name"], "-n", obj["metadata"]["namespace"], "--ignore-not-found"])
+        elif p["state"] == "absent":
+            kube.write(action, obj, dry_run=False)
+    result = dict(changed=True, sandboxes=report, configmaps=cms, failed_sandboxes=failed, diff=diffs, landlock=rules)
     if failed:
         module.fail_json(msg=f"sandbox(es) {', '.join(failed)} could not be {'hardened' if p['state'] == 'present' else 'restored'}", **result)
     module.exit_json(**result)

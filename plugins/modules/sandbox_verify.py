@@ -152,6 +152,26 @@ options:
         finding keeps its status, gets a C(residual) field with the reason, and does not count for O(fail_on).
     type: dict
     default: {}
+  policy_command:
+    description:
+      - >-
+        Host mode: the command that prints a sandbox's policy (the target contract's C(sandbox.policy), C({sandbox})
+        replaced). Each sandbox is then probed against its own policy: O(writable_paths) become the policy's
+        C(read_write) directories (the working directory too with C(include_workdir)), and L1.policy_read_only tries
+        to write in every C(read_only) directory its permissions would allow. A policy that cannot be read is an error
+        of that sandbox.
+    type: list
+    elements: str
+    default: []
+  workdir:
+    description: The sandboxes' working directory (read-write when the policy has C(include_workdir)).
+    type: str
+    default: /sandbox
+  policy_read_only:
+    description: Sandbox mode (or set per sandbox from O(policy_command)) - the policy's read-only directories L1.policy_read_only probes.
+    type: list
+    elements: path
+    default: []
   fixes:
     description:
       - How the target fixes each layer (the target contract's C(layers)) - per layer C(fixable), C(toggle) (the
@@ -294,20 +314,36 @@ duration_ms:
 """
 
 import os
+import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_exec, _verify, _verify_isolation, _verify_proxy
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _policy, _sandbox_exec, _verify, _verify_isolation, _verify_proxy
 
 _verify.register(_verify_proxy)
 _verify.register(_verify_isolation)
 
-HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout", "residual", "fixes")
+HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout", "residual", "fixes",
+             "policy_command", "workdir")
 
 
 def probe_modules():
     """The modules piped into a sandbox, in import order: the core probes and the proxy probes."""
     return [_verify, _verify_proxy, _verify_isolation]
+
+
+def policy_params(params, name, env):
+    """Probe parameters from a sandbox's own policy: its writable directories and its read-only ones."""
+    argv = [part.replace("{sandbox}", name) for part in params["policy_command"]]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=params["exec_timeout"], check=False)
+    if proc.returncode != 0:
+        raise _policy.PolicyError(f"`{' '.join(argv)}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+    text = _policy.policy_yaml(proc.stdout)
+    fs = _policy.filesystem_policy(text) if text is not None else None
+    if fs is None:
+        return {}
+    _ro, rw = _policy.landlock_lists(fs, params["workdir"])
+    return {"writable_paths": [p for p in rw if not p.startswith("/dev/")], "policy_read_only": fs["read_only"]}
 
 
 def host_mode(module, params, check_ids):
@@ -323,9 +359,19 @@ def host_mode(module, params, check_ids):
         errors.append(f"no sandbox found on this host ({' '.join(params['discover']) or 'no sandboxes given'})")
     probe_params = {k: v for k, v in params.items() if k not in HOST_ONLY and k != "fail_on"}
     probe_params["checks"] = check_ids
-    data = _sandbox_exec.payload(probe_modules(), _verify, "sandbox_main", probe_params)
     start = time.monotonic()
-    results = _sandbox_exec.run_all(params["exec"], names, params["python"], data, env, params["exec_timeout"]) if names else {}
+    data, policy_errors = {}, {}
+    for name in names:
+        override = {}
+        if params["policy_command"]:
+            try:
+                override = policy_params(params, name, env)
+            except (_policy.PolicyError, OSError, subprocess.SubprocessError) as exc:
+                policy_errors[name] = {"error": f"its policy cannot be read: {exc}"}
+                continue
+        data[name] = _sandbox_exec.payload(probe_modules(), _verify, "sandbox_main", {**probe_params, **override})
+    results = _sandbox_exec.run_all(params["exec"], list(data), params["python"], data, env, params["exec_timeout"]) if data else {}
+    results.update(policy_errors)
     for name, res in results.items():
         if "error" in res:
             errors.append(f"{name}: {res['error']}")
@@ -377,6 +423,9 @@ def main():
             exec_timeout=dict(type="float", default=120),
             residual=dict(type="dict", default={}),
             fixes=dict(type="dict", default={}),
+            policy_command=dict(type="list", elements="str", default=[]),
+            workdir=dict(type="str", default="/sandbox"),
+            policy_read_only=dict(type="list", elements="path", default=[]),
             unlisted_port=dict(type="int", default=8443),
             allowed_http=dict(type="str"),
             denied_http=dict(type="str"),

@@ -325,6 +325,39 @@ def v_policy_set(req):
         return {"unchanged": False, **revisions[-1]}
 
 
+def canonical_policy(text):
+    """The policy as `openshell policy get --full` prints it: openshell_policy::serialize_sandbox_policy (lib.rs
+    @v0.0.26 L375-380), serde_yml of PolicyFile with the struct's field order (L27-50 and the *Def structs below it),
+    empty fields skipped (skip_serializing_if), network_policies sorted by key (a BTreeMap). Block style with
+    sequences at their key's indentation, as libyaml writes them (the exact spacing of serde_yml is unverified)."""
+    import yaml  # noqa: PLC0415 - the cluster image has PyYAML
+
+    doc = yaml.safe_load(text) or {}
+
+    def keep(mapping, fields):
+        return {k: mapping[k] for k in fields if mapping.get(k) not in (None, "", [], {}, 0) or (k == "include_workdir" and k in mapping)}
+
+    out = {"version": doc.get("version", 1)}
+    if isinstance(doc.get("filesystem_policy"), dict):
+        fs = doc["filesystem_policy"]
+        out["filesystem_policy"] = {"include_workdir": bool(fs.get("include_workdir", False)),
+                                    **keep(fs, ("read_only", "read_write"))}
+    if isinstance(doc.get("landlock"), dict) and keep(doc["landlock"], ("compatibility",)):
+        out["landlock"] = keep(doc["landlock"], ("compatibility",))
+    if isinstance(doc.get("process"), dict) and keep(doc["process"], ("run_as_user", "run_as_group")):
+        out["process"] = keep(doc["process"], ("run_as_user", "run_as_group"))
+    rules = {}
+    for key in sorted(doc.get("network_policies") or {}):
+        rule = doc["network_policies"][key] or {}
+        endpoints = [keep(e, ("host", "port", "ports", "protocol", "tls", "enforcement", "access", "rules", "allowed_ips"))
+                     for e in rule.get("endpoints") or []]
+        rules[key] = {**keep(rule, ("name",)), **({"endpoints": endpoints} if endpoints else {}),
+                      **keep(rule, ("binaries",))}
+    if rules:
+        out["network_policies"] = rules
+    return yaml.safe_dump(out, sort_keys=False, default_flow_style=False)
+
+
 def v_policy_get(req):
     with db(write=False) as data:
         record = data["sandboxes"].get(req["name"])
@@ -333,7 +366,9 @@ def v_policy_get(req):
     revisions = record.get("policies") or []
     if req.get("rev"):
         revisions = [r for r in revisions if r["version"] == req["rev"]]
-    return {"policy": revisions[-1] if revisions else None}
+    if not revisions:
+        return {"policy": None}
+    return {"policy": {**revisions[-1], "yaml": canonical_policy(revisions[-1]["yaml"])}}
 
 
 def supervisor_config(sandbox_id):

@@ -1,0 +1,115 @@
+# Copyright: (c) 2026, agentsec.nemoclaw contributors
+# Apache License 2.0 (see LICENSE)
+"""The filesystem part of an OpenShell sandbox policy, read from `openshell policy get <sandbox> --full`.
+
+OpenShell v0.0.26 prints the active revision's status lines, then `---` and the policy as YAML written by
+openshell_policy::serialize_sandbox_policy (crates/openshell-cli/src/run.rs L4551-4601, crates/openshell-policy/src/
+lib.rs L375-380: serde_yml of PolicyFile, fields in struct order L27-50 - version, filesystem_policy {include_workdir,
+read_only, read_write}, landlock, process, network_policies). Without a revision it prints
+"No policy history found for sandbox '<name>'" on stderr and nothing on stdout.
+
+The hardening launcher enforces this part with Landlock (OpenShell v0.0.26 never applied it, #803), and the verifier
+proves it: NemoClaw's policy makes /sandbox read-only so the agent cannot change its own start-up environment or its
+gateway configuration (nemoclaw-blueprint/policies/openclaw-sandbox.yaml @db3453b5, NemoClaw #514 and #804).
+
+Only the block style serde_yml writes is read (mapping keys, `- item` sequences at the key's indentation or deeper,
+plain or quoted scalars); anything else is refused with a message rather than guessed - the hosts this runs on (a
+Mac's /usr/bin/python3) have no YAML library.
+"""
+
+from __future__ import annotations
+
+import re
+
+_KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_]*):(?: +(?P<value>.*))?$")
+_ITEM = re.compile(r"^(?P<indent> *)- +(?P<value>.*)$")
+
+
+class PolicyError(ValueError):
+    """The policy text is not in the form OpenShell prints."""
+
+
+def _scalar(text):
+    text = text.strip()
+    if text.startswith(("[", "{", "&", "*", "!", "|", ">")):
+        raise PolicyError(f"unsupported YAML form {text[:40]!r} (expected the block style OpenShell writes)")
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1].replace("''", "'")
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        body = text[1:-1]
+        if "\\" in body:
+            raise PolicyError(f"escaped double-quoted scalar {text[:40]!r} is not supported")
+        return body
+    if " #" in text:
+        text = text.split(" #", 1)[0].rstrip()
+    return text
+
+
+def policy_yaml(output):
+    """The YAML after the `---` line of `policy get --full`, or None when the sandbox has no policy revision."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "---":
+            return "\n".join(lines[i + 1:])
+    return None
+
+
+def filesystem_policy(text):
+    """{include_workdir, read_only, read_write} of a policy document; None when it has no filesystem_policy."""
+    block, inside, base = [], False, None
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if indent == 0:
+            if inside:
+                break
+            match = _KEY.match(line)
+            inside = bool(match and match.group("key") == "filesystem_policy")
+            if inside and (match.group("value") or "").strip() not in ("", "null"):
+                raise PolicyError("filesystem_policy is not a block mapping")
+            continue
+        if inside:
+            base = indent if base is None else base
+            block.append(line)
+    if not inside and not block:
+        return None
+    out = {"include_workdir": False, "read_only": [], "read_write": []}
+    current = None
+    for line in block:
+        key = _KEY.match(line)
+        item = _ITEM.match(line)
+        indent = len(line) - len(line.lstrip(" "))
+        if key and indent == base and not item:
+            name, value = key.group("key"), (key.group("value") or "").strip()
+            if name not in out:
+                raise PolicyError(f"unknown filesystem_policy field {name!r}")
+            if name == "include_workdir":
+                if _scalar(value) not in ("true", "false"):
+                    raise PolicyError(f"include_workdir {value!r} is not a boolean")
+                out[name], current = _scalar(value) == "true", None
+            elif value in ("", "null"):
+                current = name
+            elif value == "[]":
+                current = None
+            else:
+                raise PolicyError(f"filesystem_policy.{name} is not a block sequence")
+        elif item and current and indent >= base:
+            value = _scalar(item.group("value"))
+            if not value.startswith("/"):
+                raise PolicyError(f"filesystem_policy.{current}: {value!r} is not an absolute path")
+            out[current].append(value)
+        else:
+            raise PolicyError(f"unreadable filesystem_policy line {line.strip()[:60]!r}")
+    return out
+
+
+def landlock_lists(fs, workdir, extra_ro=(), extra_rw=()):
+    """The Landlock ruleset OpenShell derives from a filesystem policy (read_only, read_write, and the working
+    directory read-write when include_workdir - crates/openshell-sandbox/src/sandbox/linux/landlock.rs @v0.0.26
+    L15-24), plus
+    what the hardening itself adds. Order kept, duplicates dropped."""
+    ro = [*fs["read_only"], *extra_ro]
+    rw = [*fs["read_write"], *([workdir] if fs["include_workdir"] and workdir else []), *extra_rw]
+    return list(dict.fromkeys(ro)), list(dict.fromkeys(rw))
