@@ -11,7 +11,9 @@ command (start-up, inventory, every task, the callback's output) of:
 and from the reports of b the module's own duration_ms (all probes inside the sandbox, concurrently), and from the
 profile_tasks output the wall time of the sandbox_verify task; per run also the CPU seconds of everything
 ansible-playbook started and of the lab's containers (where every exec runs), which the load of other processes does
-not inflate the way it inflates wall time. Prints the figures, the ratios b/a and c/b and the load average. Takes the lab down at the end unless --keep. Only the lab's own containers are contacted.
+not inflate the way it inflates wall time. Prints the figures, the ratios b/a and c/b, the load average and every
+failing or erroring check per figure. Takes the lab down at the end unless --keep. Only the lab's own containers are
+contacted.
 """
 import argparse
 import datetime
@@ -143,8 +145,10 @@ def measure(opts, names, extra, reports):
                 if bad:
                     sys.exit(f"figure {key}: no result for {bad}: {[hosts[n]['msg'] for n in bad]}")
                 for host in hosts.values():
-                    for cid in host["failed_checks"]:
-                        failing[cid] = failing.get(cid, 0) + 1
+                    for finding in host["findings"]:
+                        if finding["status"] in ("fail", "error"):
+                            what = f"{key}:{finding['id']}={finding['status']}{' (residual)' if finding.get('residual') else ''}"
+                            failing[what] = failing.get(what, 0) + 1
                 if key == "b":
                     module_ms.append(next(iter(hosts.values()))["duration_ms"])
     return times, module_ms, task_s, failing, loads, cpu
@@ -204,7 +208,9 @@ def main():
     print(f"ratio c/b ({n} sandboxes / 1 sandbox):     {med['c'] / med['b']:.2f}x   (target <= 1.5x)")
     if "p" in med:
         print(f"ratio p/b (one task per check / one call): {med['p'] / med['b']:.2f}x")
-    print("failing checks seen (sandbox-runs): " + (", ".join(f"{c} x{k}" for c, k in sorted(failing.items())) or "none"))
+    print(f"failing or erroring checks seen (figure:check=status, count of sandbox-runs out of {opts.repeat} runs of b "
+          f"and {opts.repeat * n} sandbox-runs of c):")
+    print("   " + ("\n   ".join(f"{c} x{k}" for c, k in sorted(failing.items())) or "none"))
     if opts.json:
         print(json.dumps({"times_s": times, "median_s": med, "module_ms": module_ms, "task_s": task_s, "failing": failing, "cpu_s": cpu,
                           "load_at_runs": loads, "load_before": load_before, "load_after": load_after}, indent=2))

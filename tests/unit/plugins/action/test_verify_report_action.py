@@ -282,3 +282,35 @@ def test_any_errors_fatal_switch_stops_the_run_only_when_on(tmp_path, world, fat
     later = tasks.get("After verification") or {}
     assert sorted(later) == ([] if fatal else ["h-pass"]), later
     assert bool(stats["h-pass"]["failures"]) == fatal
+
+
+KEYWORD = """
+- name: Keyword under test
+  hosts: nemoclaw_hosts
+  gather_facts: false
+  any_errors_fatal: {keyword}
+  tasks:
+    - name: Reach every host
+      ansible.builtin.ping:
+      ignore_unreachable: true
+    - name: After an ignored unreachable host
+      ansible.builtin.debug:
+        msg: still running
+"""
+
+
+@pytest.mark.oracle("ansible-core")
+@pytest.mark.parametrize(("keyword", "continues"), [("false", True), ('"{{ false }}"', False)], ids=["literal", "gap-template"])
+def test_why_verify_yml_keeps_any_errors_fatal_literal(tmp_path, keyword, continues):
+    """The gap verify.yml had: a templated any_errors_fatal is not templated for the strategy (always true), so one
+    ignored unreachable host ends the play for every host - no reports, no verdicts."""
+    book = tmp_path / "keyword.yml"
+    book.write_text(KEYWORD.format(keyword=keyword))
+    hosts = {"h-local": dict(HERE), "h-unreachable": {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1}}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"nemoclaw_hosts": {"hosts": hosts}}}}))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "t"), ANSIBLE_HOST_KEY_CHECKING="false",
+               ANSIBLE_SSH_ARGS="-o ConnectTimeout=5 -o BatchMode=yes")
+    proc = subprocess.run([shutil.which("ansible-playbook") or "ansible-playbook", "-i", str(inventory), str(book)], env=env,
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False)
+    assert ("still running" in proc.stdout) is continues, proc.stdout[-2000:]
