@@ -91,6 +91,14 @@ def ensure_dir(report_dir):
     return None
 
 
+def registered(hostvars, host, name):
+    """The variable `name` of `host` ({} when the host or the variable is missing); one variable look-up per host."""
+    if host not in hostvars:
+        return {}
+    variables = hostvars[host]
+    return variables[name] if name in variables else {}
+
+
 def lines(text):
     return text.rstrip("\n").splitlines()
 
@@ -118,10 +126,7 @@ class ActionModule(ActionBase):
         result["changed"] = False  # a report is the controller's record of this run, not a change to any host
         result["tables"] = lines(R.verify_text(R.verify_flatten({host: own or {}})))
         if batch and host == batch[0]:
-            hostvars = task_vars.get("hostvars") or {}
-            raw = {h: (hostvars[h][args["result_var"]] if h in hostvars and args["result_var"] in hostvars[h] else {})
-                   for h in hosts}
-            fleet = R.verify_flatten(raw)
+            fleet = R.verify_flatten({h: registered(task_vars.get("hostvars") or {}, h, args["result_var"]) for h in hosts})
             try:
                 result["reports"] = write_reports(report_dir, fleet)
             except OSError as exc:
