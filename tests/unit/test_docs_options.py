@@ -259,10 +259,8 @@ UNDOCUMENTED = {
         "prerequisites_ports", "prerequisites_preflight_enabled"},
     "role verify": {
         "verify_allowed_host", "verify_ca_mode", "verify_ca_path", "verify_checks", "verify_denied_host",
-        "verify_dns_resolver", "verify_egress_target", "verify_egress_timeout", "verify_expected_model",
-        "verify_lab_filter_label", "verify_openshell_bin", "verify_openshell_exec_prefix", "verify_proxy",
-        "verify_report_dir", "verify_sandbox_source", "verify_skip_checks", "verify_timeout", "verify_tls_host",
-        "verify_writable_paths"},
+        "verify_dns_resolver", "verify_egress_target", "verify_egress_timeout", "verify_expected_model", "verify_proxy",
+        "verify_skip_checks", "verify_timeout", "verify_tls_host", "verify_writable_paths"},
     "module nemoclaw_sandbox": {
         "docker_host", "expected_provider", "model", "nemoclaw_bin", "openshell_bin", "policy_mode", "policy_presets",
         "probe_command", "provider", "ready_timeout", "registry", "verify_inference"},
