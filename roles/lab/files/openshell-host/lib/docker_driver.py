@@ -114,9 +114,12 @@ def create_args_v0(sandbox: dict, cfg: dict, env: dict, name: str, seccomp_profi
 def create_args_v1_workload(sandbox: dict, cfg: dict, env: dict, name: str, uid: int, gid: int, volume: str,
                             seccomp_profile: str | None) -> list[str]:
     """`docker create` arguments for a 0.1.x workload container (README @03c8c5f8 Container Contract). Pure."""
-    args = ["create", "--name", name, "--user", f"{uid}:{gid}", "--workdir", "/", "--entrypoint",
+    # `uid` alone (the image's passwd gives the same primary gid): with `uid:gid` Docker 20.10's `docker cp -a` looks
+    # the literal "uid:gid" up in the image's passwd and fails - a stand-in detail, the identity is the same
+    user = f"{uid}" if gid == uid else f"{uid}:{gid}"
+    args = ["create", "--name", name, "--user", user, "--workdir", "/", "--entrypoint",
             f"{SUPERVISOR_DIR_V1}/openshell-sandbox", "--network", "none", "--cap-drop", "ALL", "--security-opt",
-            "no-new-privileges", "--tmpfs", "/run:rw,mode=0755", "--restart", "no",
+            "no-new-privileges", "--tmpfs", f"/run:rw,mode=0755,uid={uid},gid={gid}", "--restart", "no",
             "--pids-limit", str(cfg["sandbox_pids_limit"]), "--volume", f"{volume}:{CHANNEL_DIR_V1}",
             "--hostname", sandbox["name"][:63]]
     if seccomp_profile:
@@ -128,10 +131,10 @@ def create_args_v1_workload(sandbox: dict, cfg: dict, env: dict, name: str, uid:
     return [*args, sandbox["image"], "--workdir", "/sandbox"]
 
 
-def create_args_v1_supervisor(sandbox: dict, cfg: dict, env: dict, name: str, volume: str) -> list[str]:
+def create_args_v1_supervisor(sandbox: dict, cfg: dict, env: dict, name: str, volume: str, uid: int) -> list[str]:
     """The 0.1.x supervisor companion: non-root, cap_drop ALL, no-new-privileges, the channel volume read-only, the
     host's network (stand-in: the stand-in host's namespace). Pure."""
-    args = ["create", "--name", name, "--user", "supervisor", "--entrypoint", f"{SUPERVISOR_DIR_V1}/openshell-supervisor",
+    args = ["create", "--name", name, "--user", str(uid), "--entrypoint", f"{SUPERVISOR_DIR_V1}/openshell-supervisor",
             "--network", cfg["host_network"], "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
             "--restart", "no", "--volume", f"{volume}:{CHANNEL_DIR_V1}:ro"]
     for key, value in sorted(labels_for(sandbox, cfg["namespace"], {LABEL_ROLE: "supervisor"}).items()):
