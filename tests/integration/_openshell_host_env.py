@@ -153,7 +153,8 @@ class Host:
     def gateway_vars(self, version: str, **extra) -> dict:
         """Role variables that aim the role at this host's release mirror and the test's Docker names."""
         env = {"OPENSHELL_STANDIN_NAME_PREFIX": f"{PREFIX}-{self.ident}-", "OPENSHELL_POLICY_POLL_INTERVAL_SECS": "1",
-               "OPENSHELL_STANDIN_HOST_CONTAINER": self.name}
+               "OPENSHELL_STANDIN_HOST_CONTAINER": self.name, "OPENSHELL_STANDIN_PROBE_IMAGE": IMAGE,
+               "OPENSHELL_STANDIN_PROBE_NETWORK": f"container:{self.name}"}
         docker_settings = {"default_image": IMAGE}
         if self.world:
             env["OPENSHELL_STANDIN_UPSTREAM_CA"] = "/etc/h5-world-ca.crt"
@@ -263,3 +264,14 @@ def stand_in(flavour: str, versions=("0.0.116",), world: bool = True, subnet_oct
     finally:
         cleanup(ident)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def changed_tasks(output: str) -> list[str]:
+    """Names of the tasks that reported `changed` in an ansible-playbook run."""
+    names, current = [], None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            current = line[6:line.rfind("]")]
+        elif line.startswith("changed: [") and current:
+            names.append(current)
+    return names
