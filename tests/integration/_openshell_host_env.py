@@ -177,10 +177,10 @@ class Host:
 
 
 def playbook(tmp: pathlib.Path, host: Host, tasks: list[dict], extra: dict | None = None, check=False, tags=None,
-             macos=False, timeout=600):
+             macos=False, timeout=600, environment=None):
     """Run one play on the host: macOS facts first when `macos`; returns (rc, output)."""
     pre = [{"name": "Play a Mac Studio", "macsim_facts": {}}] if macos else []
-    play = [{"name": "h5", "hosts": host.name, "gather_facts": True, "tasks": pre + tasks}]
+    play = [{"name": "h5", "hosts": host.name, "gather_facts": True, "tasks": pre + tasks, "environment": environment or {}}]
     book = tmp / f"play-{secrets.token_hex(3)}.yml"
     book.write_text(json.dumps(play))
     inv = host.inventory(tmp / "inventory.json")
@@ -275,3 +275,31 @@ def changed_tasks(output: str) -> list[str]:
         elif line.startswith("changed: [") and current:
             names.append(current)
     return names
+
+
+def quick_gateway(host: Host, version: str, **env_extra) -> None:
+    """Install the deb and start the gateway without the role (for tests about the line itself, not about the role):
+    what install.sh's Linux path does (dpkg, systemctl --user, gateway add), with the test's gateway.env/gateway.toml."""
+    host.root("dpkg", "-i", f"/srv/release/openshell/v{version}/openshell_{version}-1_amd64.deb")
+    host.root("loginctl", "enable-linger", "studio")
+    v = host.gateway_vars(version)
+    env = {**v["openshell_service_gateway_env"], "DOCKER_HOST": "unix:///var/run/docker.sock",
+           "OPENSHELL_TELEMETRY_ENABLED": "false", **env_extra}
+    schema = 2 if version.startswith("0.1") else 1
+    docker_settings = "".join(f'{k} = "{val}"\n' for k, val in v["openshell_service_docker_settings"].items())
+    toml = (f"[openshell]\nversion = {schema}\n\n[openshell.gateway]\n"
+            + ('compute_driver = "docker"\n' if schema == 2 else 'compute_drivers = ["docker"]\n')
+            + f"\n[openshell.drivers.docker]\n{docker_settings}")
+    env_text = "".join(f"{k}={val}\n" for k, val in env.items())
+    for path, text in (("gateway.toml", toml), ("gateway.env", env_text)):
+        docker("exec", "-i", "-u", "studio", host.name, "sh", "-c",
+               f"mkdir -p {host.home}/.config/openshell && cat > {host.home}/.config/openshell/{path}", input=text)
+    script = ("systemctl --user daemon-reload && systemctl --user enable --now openshell-gateway && "
+              "for i in $(seq 1 50); do [ -f ~/.local/state/openshell/tls/client/tls.key ] && break; sleep 0.2; done && "
+              "openshell gateway add https://127.0.0.1:17670 --local --name openshell && "
+              "for i in $(seq 1 50); do NO_COLOR=1 openshell status | grep -q Version: && exit 0; sleep 0.2; done; exit 1")
+    host.user("bash", "-c", script)
+
+
+def put_file(host: Host, path: str, text: str) -> None:
+    host.root("sh", "-c", f"cat > {path} && chmod 0644 {path}", data=text)
