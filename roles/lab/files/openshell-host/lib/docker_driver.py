@@ -62,8 +62,9 @@ class DriverError(Exception):
 
 
 def sanitize_docker_name(value: str) -> str:
-    """lib.rs @111 L3258-3270: keep [a-zA-Z0-9_.-], everything else becomes '-'; lower-cased (unverified detail)."""
-    return re.sub(r"[^a-zA-Z0-9_.-]", "-", value).lower()
+    """lib.rs @111 L3258-3271: ASCII alphanumerics and _ . - kept (lower-cased), everything else '-', then '-' trimmed
+    from both ends."""
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", value).lower().strip("-")
 
 
 def trim_tail(value: str) -> str:
