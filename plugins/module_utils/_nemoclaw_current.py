@@ -30,8 +30,8 @@ def parse_events(text):
     """(events, result): every JSON line of onboard's stdout with schemaVersion 1, and the final `result` event (or
     None when onboarding ended without one). Non-JSON lines are ignored (a human line on stdout)."""
     events, result = [], None
-    for line in (text or "").splitlines():
-        line = line.strip()
+    for raw in (text or "").splitlines():
+        line = raw.strip()
         if not line.startswith("{"):
             continue
         try:

@@ -79,15 +79,19 @@ def test_openshell_host_site_flow(tmp_path):
         assert inspect["Config"]["Entrypoint"] == ["/opt/openshell/bin/openshell-sandbox"]
 
         before, failing = verify(host, "sb")
-        st = E.statuses(before)
-        for cid in ("L1.landlock", "L1.non_root", "L1.no_capabilities", "L2.seccomp_mode", "L2.af_packet", "L2.af_netlink",
-                    "L2.high_bit_family", "L2.io_uring", "L3.default_route", "L3.direct_egress", "L3.dns_leak",
-                    "L4.denied_host", "L4.allowed_host", "L4.port_scope", "L5.ca_file", "L5.ca_cert", "L5.mitm_chain",
-                    "L6.no_secrets"):
-            assert st[cid] == "pass", (cid, next(f for f in before["findings"] if f["id"] == cid))
-        assert st["L4.l7_enforcement"] == "fail"  # the attack: a forbidden POST reached allowed.lab (audit mode)
-        assert failing == ["L4.l7_enforcement"], failing  # every other failure is a declared residual of the line
-        assert {f["id"] for f in before["findings"] if f.get("residual")} <= set(target("openshell_host")["residual"])
+        passing = ("L1.landlock L1.writable_paths L1.non_root L1.no_capabilities L1.startup_hooks L2.seccomp_mode L2.af_packet "
+                   "L2.af_netlink L2.af_inet L2.high_bit_family L2.io_uring L2.inherited_sockets L2.agent_processes "
+                   "L3.default_route L3.direct_egress L3.dns_leak L4.denied_host L4.allowed_host L4.port_scope L4.authority "
+                   "L4.ip_literal L5.ca_file L5.ca_cert L5.mitm_chain L5.clienthello L6.no_secrets L6.route_scope").split()
+        expected = {**dict.fromkeys(passing, "pass"), "L4.l7_enforcement": "fail", "L1.ro_root": "fail",
+                    "L2.sock_packet": "fail", "L6.inference_dns": "fail", "L6.route_traversal": "fail",
+                    "L5.clienthello_evasion": "error", "L6.inference_models": "skipped"}
+        assert E.statuses(before) == expected, {k: v for k, v in E.statuses(before).items() if expected.get(k) != v}
+        # the attack: a POST the read-only policy forbids reached allowed.lab (L7 enforcement defaults to audit), and it is
+        # the only failure the thresholds count - every other one is a declared residual of the line
+        assert failing == ["L4.l7_enforcement"], failing
+        assert {f["id"] for f in before["findings"] if f.get("residual")} == {
+            "L1.ro_root", "L2.sock_packet", "L6.inference_dns", "L6.route_traversal", "L5.clienthello_evasion"}
 
         harden_vars = {"nemoclaw_target": "openshell_host", "hardening_policy_recreate": True,
                        "hardening_policy_images": {"sb": E.IMAGE}}

@@ -70,15 +70,15 @@ def validate(doc: dict, v01: bool) -> dict:
         if not isinstance(rule, dict):
             raise PolicyError(f"network_policies.{key} must be a mapping")
         endpoints = []
-        for i, ep in enumerate(rule.get("endpoints") or []):
+        for i, given in enumerate(rule.get("endpoints") or []):
             where = f"network_policies.{key}.endpoints[{i}]"
-            if not isinstance(ep, dict) or "host" not in ep:
+            if not isinstance(given, dict) or "host" not in given:
                 raise PolicyError(f"{where}: an endpoint needs a host")
-            if v01 and set(ep) - ENDPOINT_KEYS:
-                raise PolicyError(f"{where}: unknown field(s) {', '.join(sorted(set(ep) - ENDPOINT_KEYS))}")
-            if v01 and ep.get("tls") in ("terminate", "passthrough"):
-                raise PolicyError(f"{where}: tls: {ep['tls']} is no longer accepted (omit it to auto-terminate, or skip)")
-            ep = dict(ep)
+            if v01 and set(given) - ENDPOINT_KEYS:
+                raise PolicyError(f"{where}: unknown field(s) {', '.join(sorted(set(given) - ENDPOINT_KEYS))}")
+            if v01 and given.get("tls") in ("terminate", "passthrough"):
+                raise PolicyError(f"{where}: tls: {given['tls']} is no longer accepted (omit it to auto-terminate, or skip)")
+            ep = dict(given)
             ep.setdefault("enforcement", "audit")  # l7/mod.rs: anything but "enforce" -> Audit (openshell.md Claim 2)
             if ep["enforcement"] not in ("enforce", "audit"):
                 raise PolicyError(f"{where}: enforcement {ep['enforcement']!r}: enforce or audit")
