@@ -25,6 +25,10 @@ attributes:
     support: full
   diff_mode:
     support: none
+  idempotent:
+    support: full
+    details:
+      - A registered, Ready sandbox with the wanted provider, model and presets is left alone.
 options:
   name:
     description: The sandbox (1-19 characters, a lower-case letter first, no C(--)).

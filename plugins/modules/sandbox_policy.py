@@ -29,6 +29,10 @@ attributes:
     support: full
   diff_mode:
     support: none
+  idempotent:
+    support: full
+    details:
+      - A second run with the same arguments submits nothing and re-creates nothing.
 options:
   openshell:
     description: The OpenShell CLI (the target contract's C(openshell.bin)).
