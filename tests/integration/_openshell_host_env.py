@@ -171,7 +171,7 @@ class Host:
     def inventory(self, path: pathlib.Path) -> pathlib.Path:
         inv = {"all": {"hosts": {self.name: {"ansible_connection": "community.docker.docker", "ansible_host": self.name,
                                              "ansible_user": "studio", "ansible_python_interpreter": "/usr/bin/python3",
-                                             "ansible_become_method": "sudo"}}}}
+                                             "ansible_become_method": "sudo", "ansible_pipelining": True}}}}
         path.write_text(json.dumps(inv))
         return path
 
@@ -212,6 +212,14 @@ def verify_payload_run(host: Host, sandbox: str, params: dict, modules: list, ma
               "{sandbox}", "--no-tty", "--"]
     data = _sandbox_exec.payload(modules, main_module, "sandbox_main", params)
     return _sandbox_exec.run_one(prefix, sandbox, "/usr/bin/python3", data, dict(os.environ), timeout)
+
+
+def use_extensions(*modules) -> None:
+    """Register exactly these verifier extensions (the registry is process-wide: another test may have added others,
+    which the sandbox side - it only gets the payload's modules - would not know)."""
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify  # noqa: PLC0415
+
+    _verify.EXTENSIONS[:] = list(modules)
 
 
 def verify_params(host: Host, **overrides) -> dict:

@@ -31,8 +31,7 @@ def target(name):
 def verify(host, sandbox):
     from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify, _verify_l7, _verify_proxy
 
-    _verify.register(_verify_proxy)
-    _verify.register(_verify_l7)
+    E.use_extensions(_verify_proxy, _verify_l7)
     params = E.verify_params(host)
     params["checks"] = _verify.select_checks([], [])
     result = E.verify_payload_run(host, sandbox, params, [_verify, _verify_proxy, _verify_l7], _verify_l7)

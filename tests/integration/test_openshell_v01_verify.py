@@ -27,8 +27,7 @@ def target():
 def profile_params(host):
     from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify, _verify_proxy, _verify_v01
 
-    _verify.register(_verify_proxy)
-    _verify.register(_verify_v01)
+    E.use_extensions(_verify_proxy, _verify_v01)
     contract = target()
     params = E.verify_params(host, ca_path=contract["sandbox"]["ca_path"], allowed_host=None, denied_host=None,
                              allowed_ip=None, skip_checks=contract["verify"]["skip_checks"])

@@ -53,9 +53,12 @@ def test_0_1_ca_path_is_the_reference_sheets():
 @pytest.mark.oracle("self")
 @pytest.mark.parametrize("name", ["openshell_host", "openshell_0_1"])
 def test_residual_and_skipped_ids_exist(name):
-    for ext in (_verify_proxy, _verify_l7, _verify_v01):
-        _verify.register(ext)
-    known = _verify.catalogue()
-    c = contract(name, "Linux")
-    assert set(c["residual"]) <= set(known), set(c["residual"]) - set(known)
-    _verify.select_checks([], c["verify"]["skip_checks"])  # raises on an unknown id
+    saved = list(_verify.EXTENSIONS)
+    try:
+        _verify.EXTENSIONS[:] = [_verify_proxy, _verify_l7, _verify_v01]
+        known = _verify.catalogue()
+        c = contract(name, "Linux")
+        assert set(c["residual"]) <= set(known), set(c["residual"]) - set(known)
+        _verify.select_checks([], c["verify"]["skip_checks"])  # raises on an unknown id
+    finally:
+        _verify.EXTENSIONS[:] = saved
