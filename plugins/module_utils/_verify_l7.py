@@ -87,8 +87,8 @@ def decide_l7_write(obs, _v):
         return ERROR, obs
     if obs["status"] == 403 and obs.get("error_body") == "policy_denied":
         return PASS, obs
-    return FAIL, {**obs, "reason": f"the upstream answered {obs['status']}: the proxy forwarded a request its policy "
-                               "denies (enforcement: audit)"}
+    reason = f"the upstream answered {obs['status']}: the proxy forwarded a request its policy denies (enforcement: audit)"
+    return FAIL, {**obs, "reason": reason}
 
 
 def plan(params):

@@ -229,8 +229,8 @@ def decide_ca_env(obs, _v):
     missing = [f for f, ok in obs["files"].items() if not ok]
     if not wrong and not missing:
         return PASS, obs
-    return FAIL, {**obs, "reason": "; ".join(filter(None, [("variables " + ", ".join(sorted(wrong))) if wrong else "",
-                                                            ("missing " + ", ".join(missing)) if missing else ""]))}
+    parts = [("variables " + ", ".join(sorted(wrong))) if wrong else "", ("missing " + ", ".join(missing)) if missing else ""]
+    return FAIL, {**obs, "reason": "; ".join(filter(None, parts))}
 
 
 def probe_no_inference(name="inference.local"):

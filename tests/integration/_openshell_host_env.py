@@ -67,7 +67,9 @@ class World:
     def start(self) -> None:
         self.dir.mkdir(parents=True)
         d = str(self.dir)
-        run = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=d)  # noqa: E731
+
+        def run(*a):
+            return subprocess.run(a, check=True, capture_output=True, cwd=d)
         run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
             "-subj", "/CN=h5 world CA", "-addext", "basicConstraints=critical,CA:TRUE", "-keyout", "ca.key", "-out", "ca.crt")
         run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=allowed.lab",
@@ -90,9 +92,9 @@ class World:
         endpoints = [{"host": "allowed.lab", "port": 443, "protocol": "rest", "access": "read-only",
                       "allowed_ips": [self.subnet]},
                      {"host": "allowed.lab", "port": 80, "allowed_ips": [self.subnet]}] + (extra_endpoints or [])
-        doc = {"version": 1, "filesystem_policy": {"include_workdir": True, "read_only": ["/usr", "/lib", "/proc", "/dev/urandom",
-                                                                                          "/app", "/etc", "/var/log"],
-                                                  "read_write": ["/sandbox", "/tmp", "/dev/null"]},
+        read_only = ["/usr", "/lib", "/proc", "/dev/urandom", "/app", "/etc", "/var/log"]
+        doc = {"version": 1, "filesystem_policy": {"include_workdir": True, "read_only": read_only,
+                                                   "read_write": ["/sandbox", "/tmp", "/dev/null"]},
                "landlock": {"compatibility": "best_effort"}, "process": {"run_as_user": "sandbox", "run_as_group": "sandbox"},
                "network_policies": {"lab_allowed": {"name": "lab-allowed", "endpoints": endpoints,
                                                     "binaries": [{"path": "/usr/bin/*"}, {"path": "/usr/local/bin/*"}]}}}
@@ -132,7 +134,7 @@ class Host:
         self.root("sh", "-c", " && ".join(setup))
         docker("exec", "-d", "-u", "nobody", self.name, "python3", "-m", "http.server", "8765", "--bind", "127.0.0.1",
                "--directory", "/srv/release")
-        for _ in range(50):
+        for _attempt in range(50):
             if self.root("sh", "-c", "python3 -c \"import urllib.request;urllib.request.urlopen('http://127.0.0.1:8765/')\"",
                          check=False).returncode == 0:
                 break

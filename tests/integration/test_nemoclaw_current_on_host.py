@@ -14,8 +14,8 @@ import pytest
 pytestmark = [pytest.mark.skipif(not E.docker_available(), reason="needs a Docker engine"),
               pytest.mark.oracle("docker", "upstream")]
 
-CURRENT = [{"name": "Onboard", "ansible.builtin.include_role": {"name": "agentsec.nemoclaw.nemoclaw_onboard",
-                                                              "tasks_from": "current"}}]
+CURRENT = [{"name": "Onboard",
+            "ansible.builtin.include_role": {"name": "agentsec.nemoclaw.nemoclaw_onboard", "tasks_from": "current"}}]
 
 
 def onboard_vars(**extra):
@@ -41,8 +41,8 @@ def test_onboard_idempotent_check_absent(host, tmp_path):
     assert rc == 0, out[-4000:]
     listing = json.loads(host.user("/home/studio/.local/bin/nemoclaw", "list", "--json").stdout)
     entry = listing["sandboxes"][0]
-    assert (entry["name"], entry["provider"], entry["model"], entry["policies"]) == ("assistant", "ollama-local",
-                                                                                   "nemotron-3-nano:30b", ["pypi"])
+    expected = ("assistant", "ollama-local", "nemotron-3-nano:30b", ["pypi"])
+    assert (entry["name"], entry["provider"], entry["model"], entry["policies"]) == expected
     assert json.loads(host.openshell("sandbox", "get", "assistant", "--output", "json").stdout)["phase"] == "Ready"
     policy = json.loads(host.openshell("policy", "get", "assistant", "--full", "--output", "json").stdout)["policy"]
     assert "pypi" in policy["network_policies"] and "nvidia" in policy["network_policies"]  # blueprint + preset

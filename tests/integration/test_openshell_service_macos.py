@@ -17,8 +17,10 @@ pytestmark = [pytest.mark.skipif(not E.docker_available(), reason="needs a Docke
 ROLE = [{"name": "OpenShell host service", "ansible.builtin.include_role": {"name": "agentsec.nemoclaw.openshell_service"}}]
 
 
-@pytest.mark.parametrize(("version", "brew", "label"), [("0.0.116", "4.6.0", "homebrew.mxcl.openshell"),
-                                                       ("0.1.5", "6.0.0", "sh.brew.openshell")])
+@pytest.mark.parametrize(("version", "brew", "label"), [
+    ("0.0.116", "4.6.0", "homebrew.mxcl.openshell"),
+    ("0.1.5", "6.0.0", "sh.brew.openshell"),
+])
 def test_macos_homebrew_flow(tmp_path, version, brew, label):
     with E.stand_in("mac", versions=(version,), world=False) as host:
         env = {"AGENTSEC_STANDIN_BREW_VERSION": brew}
@@ -78,8 +80,8 @@ def test_refusals_before_any_change(tmp_path, facts, extra, fragments):
 
     play = [{"name": "Case", "hosts": "localhost", "connection": "local", "gather_facts": True, "tasks": [
         {"name": "Play a Mac", "macsim_facts": facts},
-        {"name": "Validate", "ansible.builtin.include_role": {"name": "agentsec.nemoclaw.openshell_service",
-                                                             "tasks_from": "validate"}}]}]
+        {"name": "Validate",
+         "ansible.builtin.include_role": {"name": "agentsec.nemoclaw.openshell_service", "tasks_from": "validate"}}]}]
     book = tmp_path / "case.yml"
     book.write_text(json.dumps(play))
     base = {"nemoclaw_target": "openshell_host", "openshell_service_docker_host": "unix:///var/run/docker.sock"}

@@ -64,8 +64,8 @@ def test_v1_workload_contract():
     assert "--cap-add" not in args
     companion = D.create_args_v1_supervisor(sandbox, {**cfg, "host_network": "container:h"}, {"OPENSHELL_ENDPOINT": "x"},
                                             "w-supervisor", "vol", 999)
-    assert "--cap-drop" in companion and ("--volume", f"vol:{D.CHANNEL_DIR_V1}:ro") in list(zip(companion, companion[1:],
-                                                                                               strict=False))
+    pairs = list(zip(companion, companion[1:], strict=False))
+    assert "--cap-drop" in companion and ("--volume", f"vol:{D.CHANNEL_DIR_V1}:ro") in pairs
 
 
 @pytest.mark.oracle("self")
