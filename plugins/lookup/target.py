@@ -30,6 +30,9 @@ options:
   platform:
     description: C(Darwin) or C(Linux); default C(ansible_facts.system).
     type: str
+  default:
+    description: Returned for a key the target does not have (without it, a missing key is an error).
+    type: raw
 """
 
 EXAMPLES = r"""
@@ -142,10 +145,15 @@ def resolve(contract, platform, home, gateway, lab_dir="/var/lib/agentsec-lab"):
     return fill(picked, openshell)
 
 
-def dig(contract, key):
+_MISSING = object()
+
+
+def dig(contract, key, default=_MISSING):
     cur = contract
     for part in key.split("."):
         if not isinstance(cur, dict) or part not in cur:
+            if default is not _MISSING:
+                return default
             raise AnsibleLookupError(f"target {contract['name']!r} has no key {key!r}")
         cur = cur[part]
     return cur
@@ -162,4 +170,5 @@ class LookupModule(LookupBase):
         gateway = self._templar.template(variables.get("nemoclaw_gateway", ""))
         lab_dir = self._templar.template(variables.get("nemoclaw_lab_dir", "")) or "/var/lib/agentsec-lab"
         contract = resolve(load(name), platform, home, gateway, lab_dir)
-        return [dig(contract, term) for term in terms] if terms else [contract]
+        default = kwargs["default"] if "default" in kwargs else _MISSING
+        return [dig(contract, term, default) for term in terms] if terms else [contract]

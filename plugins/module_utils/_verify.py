@@ -46,7 +46,7 @@ PLACEHOLDERS = re.compile(r"^(?:openshell:resolve:env:.*|empty|dummy|none|null|c
 # check catalogue: id -> (layer, title, severity, expected, remediation)
 CHECKS = {
     "L1.ro_root": ("L1", "Root filesystem is read-only", "high", "EROFS on every probed system path",
-                   "Set readOnlyRootFilesystem: true with emptyDir /tmp, /run, /var/log (hardening role, l1)."),
+                   "Set readOnlyRootFilesystem: true with emptyDir /tmp, /run, /var/log, /var/tmp (hardening role, l1)."),
     "L1.landlock": ("L1", "Landlock is enforced", "high", "EACCES writing to a world-writable path outside the allow-list",
                     "Apply a Landlock ruleset per process (hardening role launcher) or upgrade OpenShell to >= 0.0.29."),
     "L1.writable_paths": ("L1", "Allowed write paths work", "medium", "files can be created in every allowed path",
@@ -84,7 +84,9 @@ CHECKS = {
                            "every process of the agent's uid has NoNewPrivs 1 and at least this session's seccomp filters",
                            "Restart the sandbox after hardening so no process started before it survives (hardening role, l2)."),
     "L3.default_route": ("L3", "Default route goes via the proxy", "medium", "default via the proxy address",
-                         "Route the agent namespace via the proxy veth (hardening role, l3)."),
+                         "The supervisor routes the agent namespace via its veth to the proxy: another route means the"
+                         " session is not in that namespace - re-create the sandbox (hardening l3 turns forwarding off in"
+                         " the pod namespace, it does not set routes)."),
     "L3.direct_egress": ("L3", "Direct egress is blocked", "critical", "a direct TCP connect fails (refused, unreachable or timeout)",
                          "Reject everything but the proxy port in the agent namespace (bypass rules) and fix the route."),
     "L3.dns_leak": ("L3", "DNS outside the proxy does not leak", "high", "no answer from an outside resolver",
@@ -94,7 +96,8 @@ CHECKS = {
     "L4.allowed_host": ("L4", "Proxy allows a host the policy allows", "medium", "HTTP 2xx to CONNECT",
                         "Add the endpoint to the sandbox network policy."),
     "L5.ca_file": ("L5", "Sandbox CA certificate is installed", "medium", "CA file present with the expected mode",
-                   "Mount the CA at /etc/openshell-tls/openshell-ca.pem (subPath from the TLS secret; hardening role, l5)."),
+                   "Give the supervisor a writable /etc/openshell-tls so it can write the CA it generates (hardening role,"
+                   " l5, with a read-only root); without it TLS termination is off."),
     "L5.ca_cert": ("L5", "CA file holds a CA certificate", "medium", "PEM certificate with basicConstraints CA:TRUE",
                    "Mount the sandbox CA certificate, not a leaf or a bundle."),
     "L5.mitm_chain": ("L5", "TLS through the proxy is signed by the sandbox CA", "high",
@@ -849,9 +852,10 @@ def harden_self():
 def sandbox_main(params):
     """Entry point when the verifier is piped into a sandbox (`python3 -I -S`, code and parameters on stdin)."""
     dumpable_off = harden_self()
-    ext = sys.modules.get(__name__.rsplit(".", 1)[0] + "._verify_proxy")
-    if ext is not None:
-        register(ext)
+    package = __name__.rsplit(".", 1)[0] + "."
+    for name, mod in sorted(sys.modules.items()):  # every probe extension piped in with us (_verify_proxy, ...)
+        if name.startswith(package + "_verify_") and hasattr(mod, "CHECKS") and hasattr(mod, "plan"):
+            register(mod)
     check_ids = select_checks(params.get("checks"), params.get("skip_checks"))
     start = time.monotonic()
     findings, v = run_checks(params, check_ids)

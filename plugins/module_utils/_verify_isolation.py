@@ -186,11 +186,12 @@ def parse_peers(values):
 
 def plan(params):
     """Uses proxy, timeout, egress_timeout, peer_addresses (no default: the peer checks are skipped without it),
-    allowed_http / allowed_host (the Host header of the forward probe, default allowed.lab:80) and proc_root."""
+    allowed_http / allowed_host (the Host header of the forward probe: allowed_http, else allowed_host's host on port
+    80; without either the forward probe is skipped) and proc_root."""
     proxy = parse_hostport(params["proxy"], "proxy")
     peers = parse_peers(params.get("peer_addresses"))
     allowed = params.get("allowed_http") or (f"{parse_hostport(params['allowed_host'], 'allowed_host', 443)[0]}:80"
-                                             if params.get("allowed_host") else "allowed.lab:80")
+                                             if params.get("allowed_host") else None)
     t, et, proc = float(params["timeout"]), float(params["egress_timeout"]), params.get("proc_root", "/proc")
 
     def skip(reason):
@@ -201,7 +202,9 @@ def plan(params):
         "L1.pid_namespace": (lambda: probe_pid_namespace(proc), decide_pid_namespace),
         "L2.keyring": (probe_keyring, decide_keyring),
         "L3.peer_direct": ((lambda: probe_peer_direct(peers, et)) if peers else no_peers, decide_peer_direct),
-        "L4.peer_via_proxy": ((lambda: probe_peer_via_proxy(proxy, peers, allowed, t)) if peers else no_peers,
+        "L4.peer_via_proxy": ((lambda: probe_peer_via_proxy(proxy, peers, allowed, t)) if peers and allowed
+                              else no_peers if not peers else skip("set allowed_host (or allowed_http): the Host header of "
+                                                                   "the forward probe"),
                               decide_peer_via_proxy),
     }
 

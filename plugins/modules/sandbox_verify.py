@@ -167,6 +167,20 @@ options:
     description: The sandboxes' working directory (read-write when the policy has C(include_workdir)).
     type: str
     default: /sandbox
+  extensions:
+    description:
+      - Probe extensions of the target's line (the target contract's C(verify.extensions)) - V(_verify_l7) (OpenShell
+        0.0.116, L4.l7_enforcement) and V(_verify_v01) (0.1.x, the companion supervisor's sandbox model); see docs/lines.md.
+    type: list
+    elements: str
+    choices: [_verify_l7, _verify_v01]
+    default: []
+  l7_readonly_host:
+    description: An allowed host whose L7 rules are read-only (GET only), for L4.l7_enforcement (C(_verify_l7)).
+    type: str
+  v01_ca_dir:
+    description: Where the 0.1.x supervisor keeps its CA material (C(_verify_v01); the target contract's C(verify.ca_dir)).
+    type: str
   policy_read_only:
     description: Sandbox mode (or set per sandbox from O(policy_command)) - the policy's read-only directories L1.policy_read_only probes.
     type: list
@@ -318,18 +332,26 @@ import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _policy, _sandbox_exec, _verify, _verify_isolation, _verify_proxy
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import (_policy, _sandbox_exec, _verify, _verify_isolation,
+                                                                         _verify_l7, _verify_proxy, _verify_v01)
 
 _verify.register(_verify_proxy)
 _verify.register(_verify_isolation)
 
 HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout", "residual", "fixes",
-             "policy_command", "workdir")
+             "policy_command", "workdir", "extensions")
+# Probe extensions of the newer lines (docs/lines.md), chosen by the target contract's verify.extensions.
+LINE_EXTENSIONS = {"_verify_l7": _verify_l7, "_verify_v01": _verify_v01}
 
 
-def probe_modules():
-    """The modules piped into a sandbox, in import order: the core probes and the proxy probes."""
-    return [_verify, _verify_proxy, _verify_isolation]
+def probe_modules(extensions=()):
+    """The modules piped into a sandbox, in import order: the core probes, the proxy and isolation probes, the line's."""
+    return [_verify, _verify_proxy, _verify_isolation, *(LINE_EXTENSIONS[n] for n in extensions)]
+
+
+def entry_module(extensions=()):
+    """The module whose sandbox_main runs in the sandbox (0.1.x's installs its no-thread fallback first)."""
+    return _verify_v01 if "_verify_v01" in extensions else _verify
 
 
 def policy_params(params, name, env):
@@ -369,7 +391,8 @@ def host_mode(module, params, check_ids):
             except (_policy.PolicyError, OSError, subprocess.SubprocessError) as exc:
                 policy_errors[name] = {"error": f"its policy cannot be read: {exc}"}
                 continue
-        data[name] = _sandbox_exec.payload(probe_modules(), _verify, "sandbox_main", {**probe_params, **override})
+        data[name] = _sandbox_exec.payload(probe_modules(params["extensions"]), entry_module(params["extensions"]),
+                                           "sandbox_main", {**probe_params, **override})
     results = _sandbox_exec.run_all(params["exec"], list(data), params["python"], data, env, params["exec_timeout"]) if data else {}
     results.update(policy_errors)
     for name, res in results.items():
@@ -425,6 +448,9 @@ def main():
             fixes=dict(type="dict", default={}),
             policy_command=dict(type="list", elements="str", default=[]),
             workdir=dict(type="str", default="/sandbox"),
+            extensions=dict(type="list", elements="str", default=[], choices=sorted(LINE_EXTENSIONS)),
+            l7_readonly_host=dict(type="str"),
+            v01_ca_dir=dict(type="str"),
             policy_read_only=dict(type="list", elements="path", default=[]),
             unlisted_port=dict(type="int", default=8443),
             allowed_http=dict(type="str"),
@@ -438,6 +464,8 @@ def main():
     for name in ("timeout", "egress_timeout"):
         if not 0 < params[name] <= 60:
             module.fail_json(msg=f"{name} {params[name]!r} must be between 0 and 60 seconds")
+    for name in params["extensions"]:
+        _verify.register(LINE_EXTENSIONS[name])
     try:
         check_ids = _verify.select_checks(params["checks"], params["skip_checks"])
         _verify.plan(params, {})  # validates addresses and the model id before any probe runs

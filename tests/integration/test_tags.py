@@ -68,6 +68,16 @@ FILE_PHASE = {
     ("hardening", "tasks/kubernetes.yml"): "sandbox",
     ("hardening", "tasks/ollama_linux.yml"): "ollama_firewall",
     ("hardening", "tasks/ollama_macos.yml"): "ollama_firewall",
+    ("hardening", "tasks/policy.yml"): "sandbox",
+    ("openshell_service", "tasks/main.yml"): "check",
+    ("openshell_service", "tasks/validate.yml"): "check",
+    ("openshell_service", "tasks/linux.yml"): "openshell_install",
+    ("openshell_service", "tasks/macos.yml"): "openshell_install",
+    ("openshell_service", "tasks/configure.yml"): "openshell_config",
+    ("openshell_service", "tasks/service.yml"): "openshell_service",
+    ("openshell_service", "tasks/register.yml"): "openshell_register",
+    ("openshell_service", "tasks/absent.yml"): "openshell_absent",
+    ("nemoclaw_onboard", "tasks/current.yml"): "nemoclaw_onboard",
     ("verify", "tasks/main.yml"): "verify",
 }
 TASK_PHASE = {
@@ -75,10 +85,8 @@ TASK_PHASE = {
     ("prerequisites", "Install the base toolchain"): "base",
     ("prerequisites", "Restart Docker Desktop so it applies its settings"): "docker",
     ("nemoclaw_onboard", "Gather the platform facts the role needs"): "check",
+    ("nemoclaw_onboard", "Check the inputs of the current NemoClaw line before any change"): "check",
     ("hardening", "Report what hardening found and did"): "check",
-    **{("verify", name): "verify_report" for name in (
-        "Create the report directory", "Check the report directory", "Refuse a report directory that cannot be written",
-        "Write JSON, JUnit, SARIF and text reports", "Show the fleet summary")},
 }
 PLAYBOOK_PHASE = {"site.yml": "check", "verify.yml": "check"}  # tasks of the plays themselves: the switch checks
 ARG_SPEC_TASK = "Validating arguments against arg spec"
@@ -128,13 +136,27 @@ EXPECT = {
                                  "preflight : Require what the layers depend on"]},
     },
     "openshell": {
-        "phases": {"openshell_install", "openshell_gateway", "openshell_absent"},
+        "phases": {"openshell_install", "openshell_gateway", "openshell_absent", "openshell_config", "openshell_service",
+                   "openshell_register"},
         "listed": {"site": ["openshell_cluster : Put the CLI in place", "openshell_cluster : Start, resume or recreate the gateway",
                             "openshell_cluster : Destroy the gateway"]},
     },
     "openshell_install": {
         "phases": {"openshell_install"},
         "listed": {"site": ["openshell_cluster : Download the release tarball (checksum verified)", "openshell_cluster : Put the CLI in place"]},
+    },
+    "openshell_config": {
+        "phases": {"openshell_config"},
+        "listed": {"site": ["openshell_service : Write gateway.env (DOCKER_HOST, telemetry off)"]},
+    },
+    "openshell_service": {
+        "phases": {"openshell_service"},
+        "listed": {"site": ["openshell_service : Run the gateway's systemd user unit (restarted when the package or its "
+                            "configuration changed)"]},
+    },
+    "openshell_register": {
+        "phases": {"openshell_register"},
+        "listed": {"site": ["openshell_service : Register the local gateway (gateway add --local imports the service's mTLS bundle)"]},
     },
     "openshell_gateway": {
         "phases": {"openshell_gateway"},
@@ -168,17 +190,16 @@ EXPECT = {
                               "hardening : Load the Ollama anchor"]},
     },
     "l1": LAYER, "l2": LAYER, "l3": LAYER, "l5": LAYER,
+    "l4": {"phases": {"sandbox"},
+           "listed": {pb: ["hardening : Harden (or restore) every sandbox through its OpenShell policy"] for pb in ("site", "harden")}},
     "l6": {"phases": {"sandbox", "ollama_firewall"},
            "listed": {pb: LAYER["listed"][pb] + ["hardening : Load the Ollama exposure ruleset"] for pb in ("site", "harden")}},
     "verify": {
-        "phases": {"verify", "verify_report"},
+        "phases": {"verify"},
         "listed": {pb: ["verify : Verify every sandbox of this host from the agent's vantage point (probes piped through the "
-                        "target's exec command)", "verify : Apply the failure threshold (and fail on any sandbox without a result)"]
+                        "target's exec command)", "verify : Write the reports on the controller, show the tables and the fleet "
+                        "summary, apply the failure threshold"]
                    for pb in ("site", "verify", "harden")},
-    },
-    "verify_report": {
-        "phases": {"verify_report"},
-        "listed": {pb: ["verify : Write JSON, JUnit, SARIF and text reports"] for pb in ("site", "verify", "harden")},
     },
     "lab": {"phases": {"lab"}, "listed": {"lab": ["lab : Check the lab sandboxes"]}},
 }

@@ -78,7 +78,12 @@ def build_openshell(out: Path, cli: Path) -> dict:
         files = []
         for target in OPENSHELL_TARGETS:
             dest = out / "openshell" / f"v{version}" / f"openshell-{target}.tar.gz"
-            write_tgz(dest, [("openshell", script, 0o755), (".openshell-version", f"{version}\n".encode(), 0o644)])
+            # one binary per target, as in a real release (the target triple is stamped into the script)
+            binary = script.replace(b'STAMPED_VERSION = "0.0.26"', f'STAMPED_VERSION = "{version}"'.encode(), 1)
+            if f'STAMPED_VERSION = "{version}"'.encode() not in binary:
+                raise SystemExit(f"{cli}: no STAMPED_VERSION line to stamp {version} into")
+            binary += f"\n# release target: {target}\n".encode()
+            write_tgz(dest, [("openshell", binary, 0o755), (".openshell-version", f"{version}\n".encode(), 0o644)])
             files.append(dest)
         index.update(checksums(out, files, "openshell-checksums-sha256.txt"))
     return index
