@@ -770,7 +770,7 @@ def _status_of(proc, pid):
 def _ancestry(proc, pid):
     """pids from `pid` up to 1 (our session's chain)."""
     chain = []
-    for _ in range(64):
+    for _dummy in range(64):
         status = _status_of(proc, pid)
         if status is None:
             break

@@ -32,6 +32,10 @@ attributes:
   diff_mode:
     support: full
     details: The pod template fields that change, per sandbox.
+  idempotent:
+    support: full
+    details:
+      - harden() starts from the pod template kept before the first hardening, so a second run replaces nothing.
 options:
   state:
     description: V(present) hardens, V(absent) restores the sandboxes as they were before hardening.
@@ -93,7 +97,9 @@ options:
     description: The compiled filter on this host (from M(agentsec.nemoclaw.seccomp_filter)); needed when O(l2) is on.
     type: path
   launcher_path:
-    description: The launcher on this host (M(agentsec.nemoclaw.seccomp_filter) O(launcher_dest)); needed when O(l1) or O(l2) is on.
+    description:
+      - The launcher on this host (M(agentsec.nemoclaw.seccomp_filter)
+        O(agentsec.nemoclaw.seccomp_filter#module:launcher_dest)); needed when O(l1) or O(l2) is on.
     type: path
   landlock_ro:
     description: Read-only paths of the launcher's Landlock ruleset when it does not come from the sandbox's policy.

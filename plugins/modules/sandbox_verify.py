@@ -332,8 +332,8 @@ import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.agentsec.nemoclaw.plugins.module_utils import (_policy, _sandbox_exec, _verify, _verify_isolation,
-                                                                         _verify_l7, _verify_proxy, _verify_v01)
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import (
+    _policy, _sandbox_exec, _verify, _verify_isolation, _verify_l7, _verify_proxy, _verify_v01)
 
 _verify.register(_verify_proxy)
 _verify.register(_verify_isolation)

@@ -56,7 +56,7 @@ def status_fields():
     fields = {}
     with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
         for line in fh:
-            key, _, value = line.partition(":")
+            key, dummy, value = line.partition(":")
             if key in ("Uid", "Seccomp", "Seccomp_filters", "NoNewPrivs", "CapEff"):
                 fields[key] = value.strip()
     return fields
@@ -107,7 +107,7 @@ def a_socket(args):
 
 
 def _child_result(pid):
-    _, status = os.waitpid(pid, 0)
+    dummy, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
 
@@ -205,7 +205,7 @@ def a_victim(args):
     """A long-lived process: binds an abstract unix socket, counts SIGUSR1s, records itself in a state file."""
     state = args["state"]
     if not daemonize():
-        for _ in range(100):  # the child writes its state within 10 s
+        for _dummy in range(100):  # the child writes its state within 10 s
             if os.path.exists(state):
                 with open(state, encoding="utf-8") as fh:
                     return json.load(fh)
@@ -225,7 +225,7 @@ def a_victim(args):
     write_json(state, {"result": "listening", "pid": os.getpid(), **got})
     while time.monotonic() < end:
         try:
-            conn, _ = srv.accept()
+            conn, dummy = srv.accept()
             conn.close()
             got["connections"] += 1
         except OSError:
@@ -367,7 +367,7 @@ def _uid_of(pid):
 def a_spawn_sleepers(args):
     """`count` detached processes of this uid that live `seconds`."""
     pids = []
-    for _ in range(int(args["count"])):
+    for _dummy in range(int(args["count"])):
         pid = os.fork()
         if pid == 0:
             os.setsid()
@@ -384,10 +384,10 @@ def a_memory(args):
     pid = os.fork()
     if pid == 0:
         chunks = []
-        for _ in range(int(args["mb"])):
+        for _dummy in range(int(args["mb"])):
             chunks.append(bytearray(1 << 20))  # zero-filled: every page is touched
         os._exit(0)
-    _, status = os.waitpid(pid, 0)
+    dummy, status = os.waitpid(pid, 0)
     return {"result": "survived" if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else
             (f"killed:{signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status) else f"exit:{os.WEXITSTATUS(status)}")}
 
@@ -594,7 +594,7 @@ def a_watch_verifier(args):
     with the result marker in its argv) and tries to reach its memory the moment it starts."""
     state, needle = args["state"], args["needle"].encode()
     if not daemonize():
-        for _ in range(50):
+        for _dummy in range(50):
             if os.path.exists(state):
                 return {"result": "watching"}
             time.sleep(0.1)

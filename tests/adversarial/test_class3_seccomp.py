@@ -27,7 +27,7 @@ ATTACKS = {
 
 
 def attack(lab, config, name):
-    call, params, _ = ATTACKS[name]
+    call, params, dummy = ATTACKS[name]
     if config == "pod":
         import json  # noqa: PLC0415
 

@@ -103,7 +103,7 @@ def test_residual_the_per_uid_process_count_is_shared(lab, config):
     sa, sb = lab.agent(a, "status"), lab.agent(b, "status")
     assert sa["Uid"].split()[0] == sb["Uid"].split()[0] and sa["uid_map"] == sb["uid_map"] == "0 0 4294967295", (sa, sb)
     deltas = []
-    for _ in range(3):  # other labs' processes of this uid come and go: three tries
+    for _dummy in range(3):  # other labs' processes of this uid come and go: three tries
         before = lab.agent(a, "uid_procs")["count"]
         assert lab.agent(b, "spawn_sleepers", count=30, seconds=12)["count"] == 30
         after = lab.agent(a, "uid_procs")["count"]

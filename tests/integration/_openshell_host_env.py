@@ -216,6 +216,18 @@ def verify_payload_run(host: Host, sandbox: str, params: dict, modules: list, ma
     return _sandbox_exec.run_one(prefix, sandbox, "/usr/bin/python3", data, dict(os.environ), timeout)
 
 
+def policy_overrides(host: Host, sandbox: str, workdir: str = "/sandbox") -> dict:
+    """What sandbox_verify's host mode adds per sandbox from the target's `sandbox.policy` command (`openshell policy get
+    NAME --full`): the policy's writable and read-only paths (the module's own policy_params)."""
+    from ansible_collections.agentsec.nemoclaw.plugins.modules import sandbox_verify  # noqa: PLC0415
+
+    cli = "/usr/bin/openshell" if host.flavour == "linux" else "/opt/homebrew/bin/openshell"
+    command = ["docker", "exec", "-u", "studio", "-e", f"HOME={host.home}", host.name, cli, "policy", "get", "{sandbox}",
+               "--full"]
+    return sandbox_verify.policy_params({"policy_command": command, "exec_timeout": 60, "workdir": workdir}, sandbox,
+                                        dict(os.environ))
+
+
 def use_extensions(*modules) -> None:
     """Register exactly these verifier extensions (the registry is process-wide: another test may have added others,
     which the sandbox side - it only gets the payload's modules - would not know)."""

@@ -77,8 +77,8 @@ def _platform_args() -> list[str]:
         args += ["--security-opt", opt]
     if platform.get("cgroupns_mode"):
         args += ["--cgroupns", platform["cgroupns_mode"]]
-    for vol in platform.get("volumes", []):
-        args += ["-v", vol]
+    for vol in platform.get("volumes", []):  # molecule expands its own variables in the platform settings
+        args += ["-v", vol.replace("${MOLECULE_PROJECT_DIRECTORY}", str(SCENARIO.parents[1]))]
     for tmpfs in platform.get("tmpfs", []):
         args += ["--tmpfs", tmpfs]
     return args
@@ -133,7 +133,7 @@ def mac(tmp_path_factory):
         _docker("cp", str(workdir / "www"), f"{name}:/opt/agentsec-www")
         _docker("cp", str(workdir / "bookworm-slim.tar"), f"{name}:/opt/bookworm-slim.tar")
         box = Mac(name, workdir)
-        box.sh("mkdir -m 0777 -p /var/lib/agentsec-standins && chmod -R a+rX /opt && "
+        box.sh("mkdir -m 0777 -p /var/lib/agentsec-standins && chmod -R a+rX /opt/agentsec-standins /opt/agentsec-www /opt/bookworm-slim.tar && "
                "for t in hdiutil installer open launchctl; do ln -s /opt/agentsec-standins/bin/$t /usr/local/sbin/$t; done && "
                "(setsid python3 -m http.server --bind 127.0.0.1 --directory /opt/agentsec-www 8765 >/dev/null 2>&1 </dev/null &)"
                " && sleep 1")

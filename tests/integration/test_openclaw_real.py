@@ -50,7 +50,7 @@ PREFIX = os.environ.get("AGENTSEC_DOCKER_PREFIX", "agentsec-openclaw")
 NODE_FOR = {"2026.3.11": "22.22.0", "2026.9.6": "24.16.0"}
 AGENT_UID = 65534  # nobody: not root, has a passwd entry in the image (os.userInfo() works)
 BUNDLE_MOUNT = "/usr/local/openclaw"  # under /usr, which every Landlock read-only list carries
-TEST_MOUNT = "/opt/agentsec/test"  # under /opt/agentsec (the role's read-only list)
+TEST_MOUNT = "/usr/local/lib/agentsec-test"  # under /usr, in every Landlock read-only list (like the launcher)
 NODE = f"{BUNDLE_MOUNT}/node/bin/node"
 OPENCLAW = f"{BUNDLE_MOUNT}/app/node_modules/openclaw/openclaw.mjs"
 TOOL_COMMAND = f"grep -E 'Seccomp|NoNewPrivs' /proc/self/status; id -u; python3 -I {TEST_MOUNT}/netprobe.py"
@@ -93,9 +93,11 @@ def landlock_lists(case):
         return ro, rw
     add_ro = {"/sys/fs/cgroup": "Node reads its cgroup memory limit (libuv uv_get_constrained_memory) to size the heap"}
     add_rw = {"/var/tmp": "an emptyDir the hardened pod mounts; SQLite puts temp files there, 2026.9.6 fails without it"}
-    if case == "var-tmp-missing":
+    if case == "var-tmp-missing":  # the controls take the entry out again (the shipped defaults carry both now)
+        rw = [p for p in rw if p not in add_rw]
         add_rw = {}
     if case == "no-cgroup":
+        ro = [p for p in ro if p not in add_ro]
         add_ro = {}
     ro += [p for p in add_ro if p not in ro]
     rw += [p for p in add_rw if p not in rw]
@@ -153,7 +155,7 @@ def files_root(tmp_path_factory):
 @functools.cache
 def _files_dir(root, protocols):
     """Filter and launcher written by the role's module (ansible-core runs agentsec.nemoclaw.seccomp_filter)."""
-    d = pathlib.Path(root) / ("netlink-" + ("-".join(protocols) or "none"))
+    d = pathlib.Path(root) / ("netlink-" + ("-".join(map(str, protocols)) or "none"))
     d.mkdir(exist_ok=True)
     args = {"arch": "x86_64", "dest": str(d / "agent.bpf"), "mode": "0444", "launcher_dest": str(d / "seccomp-launch"),
             "allow_netlink_protocols": list(protocols)}

@@ -32,7 +32,7 @@ def verify(host, sandbox):
     from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify, _verify_l7, _verify_proxy
 
     E.use_extensions(_verify_proxy, _verify_l7)
-    params = E.verify_params(host)
+    params = {**E.verify_params(host), **E.policy_overrides(host, sandbox)}
     params["checks"] = _verify.select_checks([], [])
     result = E.verify_payload_run(host, sandbox, params, [_verify, _verify_proxy, _verify_l7], _verify_l7)
     assert "error" not in result, result
@@ -81,7 +81,8 @@ def test_openshell_host_site_flow(tmp_path):
         passing = ("L1.landlock L1.writable_paths L1.non_root L1.no_capabilities L1.startup_hooks L2.seccomp_mode L2.af_packet "
                    "L2.af_netlink L2.af_inet L2.high_bit_family L2.io_uring L2.inherited_sockets L2.agent_processes "
                    "L3.default_route L3.direct_egress L3.dns_leak L4.denied_host L4.allowed_host L4.port_scope L4.authority "
-                   "L4.ip_literal L5.ca_file L5.ca_cert L5.mitm_chain L5.clienthello L6.no_secrets L6.route_scope").split()
+                   "L4.ip_literal L5.ca_file L5.ca_cert L5.mitm_chain L5.clienthello L6.no_secrets L6.route_scope "
+                   "L1.policy_read_only").split()
         expected = {**dict.fromkeys(passing, "pass"), "L4.l7_enforcement": "fail", "L1.ro_root": "fail",
                     "L2.sock_packet": "fail", "L6.inference_dns": "fail", "L6.route_traversal": "fail",
                     "L5.clienthello_evasion": "error", "L6.inference_models": "skipped"}

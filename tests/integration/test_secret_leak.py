@@ -86,7 +86,9 @@ def world(tmp_path_factory):
     www, home, state, root, bindir = (tmp / d for d in ("www", "home", "state", "root", "bin"))
     for d in (home, state, root / "var/run", bindir, tmp / "ansible-tmp"):
         d.mkdir(parents=True)
-    subprocess.run([sys.executable, str(STANDINS / "build_artifacts.py"), str(www)], check=True, capture_output=True)
+    # the state-only OpenShell stand-in world (no cluster container): this test is about what Ansible prints and writes
+    subprocess.run([sys.executable, str(STANDINS / "build_artifacts.py"), str(www), "--legacy-openshell"], check=True,
+                   capture_output=True)
     (root / "var/run/docker.sock").write_text("")
     os.symlink(STANDINS / "bin" / "docker", bindir / "docker")
     env = dict(os.environ, HOME=str(home), AGENTSEC_STANDIN_DIR=str(state), AGENTSEC_STANDIN_ROOT=str(root),

@@ -127,6 +127,7 @@ def test_without_the_check_an_inventory_serial_is_silently_ignored(fleet):
     gap = fleet / "gap" / "site.yml"
     gap.parent.mkdir()
     (fleet / "gap" / "verify.yml").symlink_to(ROOT / "playbooks" / "verify.yml")
+    (fleet / "gap" / "tasks").symlink_to(ROOT / "playbooks" / "tasks")
     gap.write_text(yaml.safe_dump([canary, *book[1:]], sort_keys=False))
     rc, out = site(fleet, "--tags", "verify", playbook=gap, host_vars={"nemoclaw_site_serial": 1}, nemoclaw_site_verify=False)
     assert rc == 0, item_failures(out)

@@ -68,16 +68,21 @@ def checksums(out: Path, files, listing: str, prefix: str = "") -> dict:
     return {str(f.relative_to(out)): h for f, h in sums.items()}
 
 
-def build_openshell(out: Path, cli: Path) -> dict:
+def build_openshell(out: Path, cli: Path | None) -> dict:
     """openshell-<target>.tar.gz as install.sh @v0.0.26 unpacks them: the binary `openshell` at the top. The binary is
     the lab's OpenShell CLI stand-in (roles/lab/files/openshell/cli/openshell, stdlib only, real sandboxes through
     Docker); it reads its version from the .openshell-version file next to it."""
     index = {}
-    script = cli.read_bytes()
+    script = cli.read_bytes() if cli else b""
     for version in OPENSHELL_VERSIONS:
         files = []
         for target in OPENSHELL_TARGETS:
             dest = out / "openshell" / f"v{version}" / f"openshell-{target}.tar.gz"
+            if cli is None:  # --legacy-openshell: the state-only stand-in (tests/standins/bin/openshell), self-contained
+                legacy = S.bundle(S.BIN / "openshell", {"openshell_version": version, "target": target}).encode()
+                write_tgz(dest, [("openshell", legacy, 0o755), (".openshell-version", f"{version}\n".encode(), 0o644)])
+                files.append(dest)
+                continue
             # one binary per target, as in a real release (the target triple is stamped into the script)
             binary = script.replace(b'STAMPED_VERSION = "0.0.26"', f'STAMPED_VERSION = "{version}"'.encode(), 1)
             if f'STAMPED_VERSION = "{version}"'.encode() not in binary:
@@ -152,6 +157,9 @@ def main(argv=None) -> int:
     p.add_argument("--node-tarball", type=Path, help="a Node.js tree tarball made by scripts/node_tarball.sh")
     p.add_argument("--openshell-cli", type=Path, default=DEFAULT_OPENSHELL_CLI,
                    help="the OpenShell CLI stand-in to package (default: the lab's, in the checkout)")
+    p.add_argument("--legacy-openshell", action="store_true",
+                   help="package the state-only OpenShell stand-in (tests/standins/bin/openshell) instead; only for the "
+                        "tests not converted to the lab's real-sandbox CLI yet (test_secret_leak.py)")
     args = p.parse_args(argv)
     if shutil.which("git") is None:
         p.error("git is required to build nemoclaw.git")
@@ -161,7 +169,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if not args.openshell_cli.is_file():
         p.error(f"--openshell-cli {args.openshell_cli}: no such file")
-    index = {"openshell": build_openshell(out, args.openshell_cli), "ollama": build_ollama(out),
+    index = {"openshell": build_openshell(out, None if args.legacy_openshell else args.openshell_cli), "ollama": build_ollama(out),
              "docker": build_json_asset(out, f"docker/{DOCKER_DESKTOP_VERSION}/Docker.dmg", "Docker Desktop",
                                         DOCKER_DESKTOP_VERSION),
              "homebrew": build_json_asset(out, f"homebrew/{HOMEBREW_VERSION}/Homebrew-{HOMEBREW_VERSION}.pkg", "Homebrew",

@@ -101,7 +101,7 @@ def test_peer_direct_probe_against_a_loopback_listener():
     port = srv.getsockname()[1]
 
     def answer():
-        conn, _ = srv.accept()
+        conn, dummy = srv.accept()
         conn.recv(64)
         conn.sendall(b"ERR\n")
         conn.close()

@@ -514,7 +514,10 @@ def client_tls_secret():
     """openshell-client-tls: a CA and a client certificate for the supervisors (mTLS to the gateway upstream)."""
     work = "/run/standin-tls"
     os.makedirs(work, exist_ok=True)
-    run = lambda *a: subprocess.run(a, cwd=work, check=True, capture_output=True)  # noqa: E731
+
+    def run(*argv):
+        return subprocess.run(argv, cwd=work, check=True, capture_output=True)
+
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "3650",
         "-subj", "/CN=openshell-ca", "-keyout", "ca.key", "-out", "ca.crt")
     run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=openshell-sandbox",
