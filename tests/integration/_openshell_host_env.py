@@ -224,8 +224,13 @@ def policy_overrides(host: Host, sandbox: str, workdir: str = "/sandbox") -> dic
     cli = "/usr/bin/openshell" if host.flavour == "linux" else "/opt/homebrew/bin/openshell"
     command = ["docker", "exec", "-u", "studio", "-e", f"HOME={host.home}", host.name, cli, "policy", "get", "{sandbox}",
                "--full"]
-    return sandbox_verify.policy_params({"policy_command": command, "exec_timeout": 60, "workdir": workdir}, sandbox,
-                                        dict(os.environ))
+    found = sandbox_verify.policy_params({"policy_command": command, "exec_timeout": 60, "workdir": workdir}, sandbox,
+                                         dict(os.environ))
+    if not found:  # the line's CLI must print the policy's filesystem part (the module would skip L1.policy_read_only)
+        out = subprocess.run([part.replace("{sandbox}", sandbox) for part in command], capture_output=True, text=True,
+                             check=False, timeout=60)
+        raise AssertionError(f"no filesystem policy in `policy get --full`: rc {out.returncode} {out.stdout!r} {out.stderr!r}")
+    return found
 
 
 def use_extensions(*modules) -> None:

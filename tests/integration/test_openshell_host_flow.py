@@ -29,12 +29,14 @@ def target(name):
 
 
 def verify(host, sandbox):
-    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify, _verify_l7, _verify_proxy
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify
+    from ansible_collections.agentsec.nemoclaw.plugins.modules import sandbox_verify
 
-    E.use_extensions(_verify_proxy, _verify_l7)
+    modules = sandbox_verify.probe_modules(["_verify_l7"])  # what the module pipes in for this line's target
+    E.use_extensions(*modules[1:])
     params = {**E.verify_params(host), **E.policy_overrides(host, sandbox)}
     params["checks"] = _verify.select_checks([], [])
-    result = E.verify_payload_run(host, sandbox, params, [_verify, _verify_proxy, _verify_l7], _verify_l7)
+    result = E.verify_payload_run(host, sandbox, params, modules, sandbox_verify.entry_module(["_verify_l7"]))
     assert "error" not in result, result
     _verify.mark_residual(result["findings"], target("openshell_host")["residual"])
     return result, _verify.failing(result["findings"], "high")
@@ -82,10 +84,12 @@ def test_openshell_host_site_flow(tmp_path):
                    "L2.af_netlink L2.af_inet L2.high_bit_family L2.io_uring L2.inherited_sockets L2.agent_processes "
                    "L3.default_route L3.direct_egress L3.dns_leak L4.denied_host L4.allowed_host L4.port_scope L4.authority "
                    "L4.ip_literal L5.ca_file L5.ca_cert L5.mitm_chain L5.clienthello L6.no_secrets L6.route_scope "
-                   "L1.policy_read_only").split()
+                   "L1.pid_namespace L2.keyring").split()
         expected = {**dict.fromkeys(passing, "pass"), "L4.l7_enforcement": "fail", "L1.ro_root": "fail",
                     "L2.sock_packet": "fail", "L6.inference_dns": "fail", "L6.route_traversal": "fail",
-                    "L5.clienthello_evasion": "error", "L6.inference_models": "skipped"}
+                    "L5.clienthello_evasion": "error", "L6.inference_models": "skipped",
+                    # this policy's read-only paths are root-owned: nothing the agent could write by permissions alone
+                    "L1.policy_read_only": "skipped", "L3.peer_direct": "skipped", "L4.peer_via_proxy": "skipped"}
         assert E.statuses(before) == expected, {k: v for k, v in E.statuses(before).items() if expected.get(k) != v}
         # the attack: a POST the read-only policy forbids reached allowed.lab (L7 enforcement defaults to audit), and it is
         # the only failure the thresholds count - every other one is a declared residual of the line

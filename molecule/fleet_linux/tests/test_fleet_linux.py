@@ -58,6 +58,7 @@ def test_ollama_firewall_rolled_back_by_uninstall(host):
 
 REPORTS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "reports"
 RESIDUAL = {"L5.clienthello_evasion", "L6.route_traversal"}  # targets/openshell_k3s.yml residual
+PEER_CHECKS = {"L3.peer_direct", "L4.peer_via_proxy"}
 
 
 @pytest.mark.parametrize("phase", ["site/canary", "recreated-pod", "repaired/canary", "second"])
@@ -69,7 +70,9 @@ def test_every_phase_verified_every_layer(phase):
         statuses = {f["id"]: f["status"] for f in result["findings"]}
         assert len(statuses) >= 30, (phase, name, len(statuses))
         assert set(result["failed_checks"]) == RESIDUAL, (phase, name, result["failed_checks"])
-        assert {i for i, s in statuses.items() if s != "pass"} == RESIDUAL, (phase, name, statuses)
+        assert {i for i, s in statuses.items() if s in ("fail", "error")} == RESIDUAL, (phase, name, statuses)
+        # skipped only for want of verify_peer_addresses (the multi-sandbox peer checks run in tests/adversarial)
+        assert {i for i, s in statuses.items() if s == "skipped"} <= PEER_CHECKS, (phase, name, statuses)
 
 
 def test_onboarding_repairs_and_scoped_uninstall(host, calls):
