@@ -24,10 +24,21 @@ def main(before_path, after_path):
         print(f"  {'Layer':<16} {'before (v0.0.26 profile)':<26} {'after hardening':<20}")
         for layer, title in LAYERS:
             print(f"  {layer + ': ' + title:<16} {cell(b, layer):<26} {cell(a, layer):<20}")
-            ok = ok and cell(a, layer).startswith("PASS")
-        if a and a.get("failed_checks"):
-            print(f"  still failing after hardening: {', '.join(a['failed_checks'])}")
-    print("\nall six layers pass after hardening" if ok else "\nNOT every layer passes after hardening")
+        if a is None or a.get("state") != "OK":
+            ok = False
+            continue
+        # a declared residual (the target's `residual`: open by design on this line, with the reason) is reported, not
+        # counted; anything else that fails or errs after hardening fails make lab
+        bad = [f for f in a.get("findings", []) if f.get("status") in ("fail", "error")]
+        residual = [f for f in bad if f.get("residual")]
+        unexpected = [f["id"] for f in bad if not f.get("residual")]
+        for f in residual:
+            print(f"  residual of the line (not fixable here): {f['id']} - {f['residual']}")
+        if unexpected:
+            ok = False
+            print(f"  still failing after hardening: {', '.join(unexpected)}")
+    print("\nevery layer passes after hardening, but for the line's declared residuals" if ok
+          else "\nNOT every layer passes after hardening")
     return 0 if ok else 1
 
 
