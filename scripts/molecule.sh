@@ -14,7 +14,10 @@
 # MOLECULE_GLOB also skips the "Molecule scenarios should migrate to 'extensions/molecule'" warning (util.py:766-776).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "${REPO_ROOT}"
-ran=0; skipped=0; failed=()
+ran=0; skipped=0; failed=(); background=()
+# The fleet scenarios each run in their own instance container (Docker in Docker) and spend most of their time
+# waiting on it: run them side by side, the rest one after another (MOLECULE_PARALLEL= runs everything in sequence).
+MOLECULE_PARALLEL="${MOLECULE_PARALLEL-fleet_linux fleet_macos}"
 shared="$(grep -ls '^[[:space:]]*shared_state:[[:space:]]*true' molecule/*/molecule.yml || true)"
 [ -z "$shared" ] || die "${shared//$'\n'/, } set(s) shared_state: true, but scripts/molecule.sh pins MOLECULE_GLOB to one scenario, which would make it its own shared-state default; run such a scenario with molecule directly"
 for dir in molecule/*/; do
@@ -32,9 +35,24 @@ for dir in molecule/*/; do
     echo "SKIPPED molecule scenario ${s}: needs ${missing}"
     skipped=$((skipped + 1)); continue
   fi
+  if [[ " ${MOLECULE_PARALLEL} " == *" ${s} "* ]]; then  # started now in the background, collected below
+    mkdir -p .build/reports
+    ( start=$(date +%s); rc=0
+      MOLECULE_GLOB="molecule/${s}/molecule.yml" molecule test -s "$s" > ".build/reports/molecule-${s}.log" 2>&1 || rc=$?
+      echo "${rc} $(( $(date +%s) - start ))" > ".build/reports/molecule-${s}.rc" ) &
+    background+=("$s"); continue
+  fi
   start=$(date +%s)
   if MOLECULE_GLOB="molecule/${s}/molecule.yml" molecule test -s "$s"; then ran=$((ran + 1)); r=ok; else failed+=("$s"); r=FAILED; fi
   echo "molecule scenario ${s}: ${r} in $(( $(date +%s) - start ))s"
+done
+wait
+for s in "${background[@]}"; do
+  echo "---- molecule scenario ${s} (ran in parallel; its output) ----"
+  cat ".build/reports/molecule-${s}.log"
+  read -r rc secs < ".build/reports/molecule-${s}.rc" || { rc=1; secs=0; }
+  if [ "$rc" -eq 0 ]; then ran=$((ran + 1)); r=ok; else failed+=("$s"); r=FAILED; fi
+  echo "molecule scenario ${s}: ${r} in ${secs}s (in parallel with: ${background[*]})"
 done
 echo "molecule: $((ran)) passed, ${#failed[@]} failed, ${skipped} skipped"
 mkdir -p .build/reports && echo "${ran} ${#failed[@]} ${skipped}" > .build/reports/molecule.counts

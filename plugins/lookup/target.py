@@ -17,8 +17,8 @@ description:
     their values from this lookup, so each concept has one owner (docs/targets.md).
   - Values may be per platform (a mapping with C(Darwin)/C(Linux) keys, chosen by C(ansible_facts.system)) and may
     contain the placeholders C({home}) (C(nemoclaw_user_home), else C(ansible_facts.user_dir)), C({gateway})
-    (C(nemoclaw_gateway), else the target's C(openshell.gateway)), C({lab_dir}) (C(nemoclaw_lab_dir), else
-    C(/var/lib/agentsec-lab)) and C({openshell}) (the resolved C(openshell.bin)).
+    (C(nemoclaw_gateway), else the target's C(openshell.gateway)), C({lab_dir}) (C(nemoclaw_lab_dir), else the
+    target's C(lab.default_dir)) and C({openshell}) (the resolved C(openshell.bin)).
 options:
   _terms:
     description: Dotted keys into the target file (C(openshell.bin), C(cluster.crd.namespace), C(layers)); none returns the whole resolved contract.
@@ -105,7 +105,7 @@ def is_platform(value):
     return isinstance(value, dict) and bool(value) and set(value) <= {"Darwin", "Linux"}
 
 
-def resolve(contract, platform, home, gateway, lab_dir="/var/lib/agentsec-lab"):
+def resolve(contract, platform, home, gateway, lab_dir=""):
     """Choose per-platform values and fill the placeholders; pure, unit-tested."""
     def pick(value):
         if is_platform(value):
@@ -124,6 +124,7 @@ def resolve(contract, platform, home, gateway, lab_dir="/var/lib/agentsec-lab"):
     picked = pick(contract)
     gateway = gateway or picked["openshell"]["gateway"]
     picked["openshell"]["gateway"] = gateway  # nemoclaw_gateway is the one owner of the gateway's name
+    lab_dir = lab_dir or str((picked.get("lab") or {}).get("default_dir", ""))  # the lab target's own default
 
     def fill(value, openshell=None):
         if isinstance(value, dict):
@@ -136,6 +137,9 @@ def resolve(contract, platform, home, gateway, lab_dir="/var/lib/agentsec-lab"):
                     raise AnsibleLookupError(f"target {contract['name']!r} needs the user's home for {value!r}: set "
                                              "nemoclaw_user_home or gather facts")
                 value = value.replace("{home}", home)
+            if "{lab_dir}" in value and not lab_dir:
+                raise AnsibleLookupError(f"target {contract['name']!r} needs a lab directory for {value!r}: set "
+                                         "nemoclaw_lab_dir or the target's lab.default_dir")
             value = value.replace("{gateway}", gateway).replace("{lab_dir}", lab_dir)
             if openshell is not None:
                 value = value.replace("{openshell}", openshell)
@@ -168,7 +172,7 @@ class LookupModule(LookupBase):
         platform = self.get_option("platform") or facts.get("system") or variables.get("ansible_system")
         home = self._templar.template(variables.get("nemoclaw_user_home", "")) or facts.get("user_dir", "")
         gateway = self._templar.template(variables.get("nemoclaw_gateway", ""))
-        lab_dir = self._templar.template(variables.get("nemoclaw_lab_dir", "")) or "/var/lib/agentsec-lab"
+        lab_dir = self._templar.template(variables.get("nemoclaw_lab_dir", ""))
         contract = resolve(load(name), platform, home, gateway, lab_dir)
         default = kwargs["default"] if "default" in kwargs else _MISSING
         return [dig(contract, term, default) for term in terms] if terms else [contract]
