@@ -154,6 +154,23 @@ def test_layers_doc_names_no_unknown_check():
     assert not unknown, f"docs/layers.md names check ids no verifier module defines: {unknown}"
 
 
+def _check_rows(rows, wrong):
+    """Each table row naming a known check as (id, cells, catalogue entry); an unknown id goes to `wrong`. Once the
+    rows are read, asserts that every check has exactly one row."""
+    catalogue = _catalogue()
+    seen = []
+    for cells in rows:
+        cid = cells[0].strip("`")
+        seen.append(cid)
+        if cid not in catalogue:
+            wrong.append(f"{cid}: no such check")
+            continue
+        yield cid, cells, catalogue[cid]
+    assert sorted(seen) == sorted(catalogue), (
+        f"rows missing: {sorted(set(catalogue) - set(seen))}; duplicate or unknown: "
+        f"{sorted(c for c in set(seen) if seen.count(c) > 1 or c not in catalogue)}")
+
+
 @pytest.mark.oracle("self")
 def test_layers_doc_check_table_matches_modules_and_targets():
     header, rows = _table_rows(LAYERS_DOC.read_text(), "check")
@@ -161,24 +178,14 @@ def test_layers_doc_check_table_matches_modules_and_targets():
     columns = [re.findall(r"`([a-z0-9_]+)`", cell) for cell in header[5:]]
     assert sorted(t for col in columns for t in col) == sorted(T.available()), f"target columns {columns}"
     views = {name: _target_view(name) for name in T.available()}
-    catalogue = _catalogue()
-    seen, wrong = [], []
-    for cells in rows:
-        cid = cells[0].strip("`")
-        seen.append(cid)
-        if cid not in catalogue:
-            wrong.append(f"{cid}: no such check")
-            continue
-        module, (layer, _title, severity, _expected, _remediation) = catalogue[cid]
+    wrong = []
+    for cid, cells, (module, (layer, _title, severity, _expected, _remediation)) in _check_rows(rows, wrong):
         if (cells[1], cells[2].strip("`"), cells[4]) != (layer, module, severity):
             wrong.append(f"{cid}: row says {cells[1]}/{cells[2]}/{cells[4]}, the module {layer}/{module}/{severity}")
         for targets, cell in zip(columns, cells[5:], strict=True):
             for target in targets:
                 if cell.strip("*") != views[target][cid]:
                     wrong.append(f"{cid}: {target} column says {cell!r}, the target {views[target][cid]!r}")
-    assert sorted(seen) == sorted(catalogue), (
-        f"rows missing: {sorted(set(catalogue) - set(seen))}; duplicate or unknown: "
-        f"{sorted(c for c in set(seen) if seen.count(c) > 1 or c not in catalogue)}")
     assert not wrong, "\n".join(wrong)
 
 
@@ -187,19 +194,9 @@ def test_verify_doc_checks_table_matches_modules():
     section = VERIFY_DOC.read_text().split("\n## Checks\n", 1)[1].split("\n## ", 1)[0]
     header, rows = _table_rows(section, "id")
     assert header == ["id", "title", "severity", "expected", "how"], header
-    catalogue = _catalogue()
-    seen, wrong = [], []
-    for cells in rows:
-        cid = cells[0].strip("`")
-        seen.append(cid)
-        if cid not in catalogue:
-            wrong.append(f"{cid}: no such check")
-            continue
-        _module, (_layer, title, severity, expected, _remediation) = catalogue[cid]
+    wrong = []
+    for cid, cells, (_module, (_layer, title, severity, expected, _remediation)) in _check_rows(rows, wrong):
         got = tuple(c.replace("\\<", "<").replace("\\|", "|") for c in cells[1:4])
         if got != (title, severity, expected):
             wrong.append(f"{cid}: docs/verify.md says {got}, the module {(title, severity, expected)}")
-    assert sorted(seen) == sorted(catalogue), (
-        f"rows missing: {sorted(set(catalogue) - set(seen))}; duplicate or unknown: "
-        f"{sorted(c for c in set(seen) if seen.count(c) > 1 or c not in catalogue)}")
     assert not wrong, "\n".join(wrong)
