@@ -17,6 +17,8 @@ cd "${REPO_ROOT}"
 ran=0; skipped=0; failed=(); background=()
 # The fleet scenarios each run in their own instance container (Docker in Docker) and spend most of their time
 # waiting on it: run them side by side, the rest one after another (MOLECULE_PARALLEL= runs everything in sequence).
+# A copy an older run's prerun left in the venv cache would shadow the checkout (every molecule.yml sets prerun: false).
+[ -z "${VIRTUAL_ENV:-}" ] || rm -rf "${VIRTUAL_ENV}/.ansible/collections/ansible_collections/agentsec"
 MOLECULE_PARALLEL="${MOLECULE_PARALLEL-fleet_linux fleet_macos}"
 shared="$(grep -ls '^[[:space:]]*shared_state:[[:space:]]*true' molecule/*/molecule.yml || true)"
 [ -z "$shared" ] || die "${shared//$'\n'/, } set(s) shared_state: true, but scripts/molecule.sh pins MOLECULE_GLOB to one scenario, which would make it its own shared-state default; run such a scenario with molecule directly"

@@ -98,7 +98,8 @@ def verify_json(results):
             hosts[host] = {"state": state, "msg": (res or {}).get("msg", "") if isinstance(res, dict) else ""}
         else:
             hosts[host] = {"state": state, "layers": res["layers"], "findings": res["findings"], "vantage": res.get("vantage", {}),
-                           "failed_checks": res.get("failed_checks", []), "duration_ms": res.get("duration_ms")}
+                           "failed_checks": res.get("failed_checks", []), "duration_ms": res.get("duration_ms"),
+                           "peer_addresses": res.get("peer_addresses", [])}
     return {"schema": "agentsec.nemoclaw/verify-report/v1", "hosts": hosts}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import ipaddress
+import json
 import os
 import platform
 import socket
@@ -22,6 +23,7 @@ import socket
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils._verify import ERROR, FAIL, PASS, parse_hostport
 
 PEER_PORT = 2222
+PEER_CHECKS = frozenset({"L3.peer_direct", "L4.peer_via_proxy"})
 SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
 KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING = 0, -4
 
@@ -184,6 +186,46 @@ def parse_peers(values):
     return peers
 
 
+def peers_from_pods(text):
+    """{sandbox: [pod IPs]} from a Kubernetes pod list (``kubectl get pods -o json``: kind List/PodList, items[] with
+    metadata.name and status.podIPs[].ip / status.podIP, k8s.io/api core/v1 PodStatus). The agent-sandbox controller
+    names each sandbox's pod after the Sandbox (kubernetes-sigs/agent-sandbox v0.1.0 controllers/sandbox_controller.go
+    L386-431), so the pod name is the sandbox name. Addresses come from the cluster's API, never from a sandbox (a
+    hostile agent cannot steer its peers' probes away from itself); a pod without an address yet is left out. ValueError
+    names what is not a pod list or not an IP address."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"the peer command's output is not JSON: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("kind") not in ("List", "PodList") or not isinstance(doc.get("items"), list):
+        raise ValueError("the peer command's output is not a Kubernetes pod list (kind List/PodList with items)")
+    peers = {}
+    for item in doc["items"]:
+        meta, status = item.get("metadata") or {}, item.get("status") or {}
+        if item.get("kind", "Pod") != "Pod" or not meta.get("name"):
+            raise ValueError(f"the peer command listed something that is not a named pod: {str(item)[:120]}")
+        ips = [entry.get("ip") for entry in status.get("podIPs") or [] if entry.get("ip")]
+        if not ips and status.get("podIP"):
+            ips = [status["podIP"]]
+        for ip in ips:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError as exc:
+                raise ValueError(f"pod {meta['name']}: {ip!r} is not an IP address") from exc
+        if ips:
+            peers[meta["name"]] = ips
+    return peers
+
+
+def peers_of(name, pods, given=()):
+    """The peer addresses for sandbox ``name``: the ones given, then every other sandbox pod's - never one of its own
+    (an address listed for two pods, e.g. a terminating one, is not a peer of the sandbox that holds it)."""
+    out, own = list(given), set(pods.get(name, []))
+    for other, ips in sorted(pods.items()):
+        out += [ip for ip in ips if other != name and ip not in own and ip not in out]
+    return out
+
+
 def plan(params):
     """Uses proxy, timeout, egress_timeout, peer_addresses (no default: the peer checks are skipped without it),
     allowed_http / allowed_host (the Host header of the forward probe: allowed_http, else allowed_host's host on port
@@ -197,7 +239,7 @@ def plan(params):
     def skip(reason):
         return lambda: {"skip": reason}
 
-    no_peers = skip("set peer_addresses to the pod addresses of the host's other sandboxes")
+    no_peers = skip(params.get("peer_skip_reason") or "set peer_addresses to the pod addresses of the host's other sandboxes")
     return {
         "L1.pid_namespace": (lambda: probe_pid_namespace(proc), decide_pid_namespace),
         "L2.keyring": (probe_keyring, decide_keyring),

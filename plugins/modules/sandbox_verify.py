@@ -215,6 +215,17 @@ options:
     type: list
     elements: str
     default: []
+  peer_command:
+    description:
+      - >-
+        Host mode only. A command run on the host (with O(environment)) that lists the host's sandbox pods as a
+        Kubernetes pod list (C(kubectl get pods -o json); the pod is named after its sandbox). Each sandbox is then
+        probed against every other sandbox pod's address, after O(peer_addresses). Addresses come from the cluster's
+        API, not from any sandbox. The target contract's C(sandbox.peers); empty turns discovery off.
+      - A failing command or an output that is not a pod list is a verifier error (the run cannot complete).
+    type: list
+    elements: str
+    default: []
   hook_scan_paths:
     description: Agent-writable paths searched for interpreter start-up hooks (L1.startup_hooks).
     type: list
@@ -242,6 +253,16 @@ EXAMPLES = r"""
     fail_on: none
   register: verify
 
+- name: The same, each sandbox also probed against the host's other sandboxes (addresses from the cluster's API)
+  agentsec.nemoclaw.sandbox_verify:
+    exec: "{{ lookup('agentsec.nemoclaw.target', 'sandbox.exec') }}"
+    discover: "{{ lookup('agentsec.nemoclaw.target', 'sandbox.discover') }}"
+    environment: "{{ lookup('agentsec.nemoclaw.target', 'openshell.environment') }}"
+    peer_command: "{{ lookup('agentsec.nemoclaw.target', 'sandbox.peers') }}"
+    allowed_host: pypi.org:443
+    checks: [L3.peer_direct, L4.peer_via_proxy]
+  register: verify_peers
+
 - name: Verify a lab sandbox (run through the openshell connection plugin)
   agentsec.nemoclaw.sandbox_verify:
     proxy: 10.200.0.1:3128
@@ -262,8 +283,9 @@ EXAMPLES = r"""
 RETURN = r"""
 sandboxes:
   description:
-    - Host mode only. One entry per sandbox with its C(findings), C(layers), C(vantage), C(failed_checks) and
-      C(duration_ms), or with C(error) (and C(unreachable)) when no result came back.
+    - Host mode only. One entry per sandbox with its C(findings), C(layers), C(vantage), C(failed_checks),
+      C(duration_ms) and C(peer_addresses) (the other sandboxes it was probed against), or with C(error) (and
+      C(unreachable)) when no result came back.
   returned: when O(exec) is set
   type: dict
 errors:
@@ -339,7 +361,7 @@ _verify.register(_verify_proxy)
 _verify.register(_verify_isolation)
 
 HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout", "residual", "fixes",
-             "policy_command", "workdir", "extensions")
+             "policy_command", "workdir", "extensions", "peer_command")
 # Probe extensions of the newer lines (docs/lines.md), chosen by the target contract's verify.extensions.
 LINE_EXTENSIONS = {"_verify_l7": _verify_l7, "_verify_v01": _verify_v01}
 
@@ -368,6 +390,14 @@ def policy_params(params, name, env):
     return {"writable_paths": [p for p in rw if not p.startswith("/dev/")], "policy_read_only": fs["read_only"]}
 
 
+def peer_pods(argv, env, timeout):
+    """{sandbox: [pod IPs]} of every sandbox pod on this host, from the target's peer command (a pod list)."""
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise ValueError(f"`{' '.join(argv)}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+    return _verify_isolation.peers_from_pods(proc.stdout)
+
+
 def host_mode(module, params, check_ids):
     env = {**os.environ, **{k: str(v) for k, v in params["environment"].items()}}
     errors = []
@@ -379,10 +409,18 @@ def host_mode(module, params, check_ids):
             errors.append(str(exc))
     if not names and not errors and not params["allow_empty"]:
         errors.append(f"no sandbox found on this host ({' '.join(params['discover']) or 'no sandboxes given'})")
+    pods = {}
+    # the pod list is read only when a peer check is selected
+    discover_peers = bool(params["peer_command"] and names and _verify_isolation.PEER_CHECKS & set(check_ids))
+    if discover_peers:
+        try:
+            pods = peer_pods(params["peer_command"], env, params["exec_timeout"])
+        except (ValueError, OSError, subprocess.SubprocessError) as exc:
+            errors.append(f"peer discovery: {exc}")
     probe_params = {k: v for k, v in params.items() if k not in HOST_ONLY and k != "fail_on"}
     probe_params["checks"] = check_ids
     start = time.monotonic()
-    data, policy_errors = {}, {}
+    data, policy_errors, peers_used = {}, {}, {}
     for name in names:
         override = {}
         if params["policy_command"]:
@@ -391,6 +429,10 @@ def host_mode(module, params, check_ids):
             except (_policy.PolicyError, OSError, subprocess.SubprocessError) as exc:
                 policy_errors[name] = {"error": f"its policy cannot be read: {exc}"}
                 continue
+        if discover_peers:
+            override["peer_addresses"] = peers_used[name] = _verify_isolation.peers_of(name, pods, params["peer_addresses"])
+            override["peer_skip_reason"] = (f"no other sandbox of this host has a pod address "
+                                            f"(`{' '.join(params['peer_command'])}`)")
         data[name] = _sandbox_exec.payload(probe_modules(params["extensions"]), entry_module(params["extensions"]),
                                            "sandbox_main", {**probe_params, **override})
     results = _sandbox_exec.run_all(params["exec"], list(data), params["python"], data, env, params["exec_timeout"]) if data else {}
@@ -399,6 +441,7 @@ def host_mode(module, params, check_ids):
         if "error" in res:
             errors.append(f"{name}: {res['error']}")
         else:
+            res["peer_addresses"] = peers_used.get(name, params["peer_addresses"])
             _verify.mark_residual(res["findings"], params["residual"])
             _verify.mark_fixes(res["findings"], params["fixes"])
             res["layers"] = _verify.summarize(res["findings"])
@@ -457,6 +500,7 @@ def main():
             denied_http=dict(type="str"),
             allowed_ip=dict(type="str"),
             peer_addresses=dict(type="list", elements="str", default=[]),
+            peer_command=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

@@ -8,11 +8,16 @@ holds already in v0.0.26 (each pod has its own PID, IPC, mount and network names
 control: the same probe from a second session of B itself must see B's traces, so the probe can fail. Residuals -
 what no interface of the target fixes - are asserted as they are (docs/adversarial.md).
 """
+import json
+import os
 import secrets
+import subprocess
+import sys
 import time
 
 import pytest
-from conftest import GAP, HARDENED, PROXY, PROXY_GAP, RESOURCES, SSH_PORT, statuses
+import yaml
+from conftest import CLI_ENV, GAP, GATEWAY, HARDENED, PROXY, PROXY_GAP, RESOURCES, ROOT, SSH_PORT, statuses
 
 pytestmark = [pytest.mark.adversarial]
 PAIRS = {"gap": GAP, "hardened": HARDENED}
@@ -141,3 +146,27 @@ def test_the_verifier_reports_what_a_can_reach_of_b(lab, peer_listeners, config)
             "host_header_gap": {"L1.pid_namespace": "pass", "L2.keyring": "fail", "L3.peer_direct": "fail",
                                 "L4.peer_via_proxy": "fail"}}[config]
     assert got == want
+
+
+@pytest.mark.oracle("kernel", "upstream")
+def test_the_verifier_finds_every_peer_itself(lab, peer_listeners):
+    """Host mode with the target contract's own peer command (targets/openshell_k3s.yml sandbox.peers, run through
+    ansible like the verify role runs it): every sandbox is probed against every other sandbox pod of the gateway,
+    never its own, with addresses from the cluster's pod list. The hardened pair holds, the gap pair does not."""
+    peers = yaml.safe_load((ROOT / "targets" / "openshell_k3s.yml").read_text())["sandbox"]["peers"]
+    names = [*HARDENED, *GAP]
+    args = {"exec": lab.exec_prefix("{sandbox}"), "sandboxes": names, "environment": {k: CLI_ENV[k] for k in ("XDG_CONFIG_HOME", "DOCKER_HOST")},
+            "checks": ["L3.peer_direct"], "peer_command": [p.replace("{gateway}", GATEWAY) for p in peers], "fail_on": "none"}
+    proc = subprocess.run(["ansible", "localhost", "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+                           "-m", "agentsec.nemoclaw.sandbox_verify", "-a", json.dumps(args)], capture_output=True, text=True,
+                          timeout=600, check=False, cwd=ROOT,
+                          env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"})
+    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert not result.get("failed"), result.get("msg")
+    by_name = result["sandboxes"]
+    for name in names:
+        used = by_name[name]["peer_addresses"]
+        want = {ip for other, ip in peer_listeners.items() if other != name}
+        assert want <= set(used) and peer_listeners[name] not in used, (name, used)
+    got = {n: [f["status"] for f in by_name[n]["findings"]] for n in names}
+    assert got == {"sb-a": ["pass"], "sb-b": ["pass"], "sb-u": ["fail"], "sb-v": ["fail"]}, got

@@ -55,6 +55,17 @@ def test_galaxy_dependencies_match_requirements_yml():
 
 
 @pytest.mark.oracle("self")
+def test_every_galaxy_dependency_is_used_by_the_collection():
+    # a dependency nothing calls only costs users an install (kubernetes.core was one: the kubernetes backend runs
+    # kubectl inside the cluster container, so a Mac needs no Python Kubernetes client)
+    shipped = [p for d in ("roles", "playbooks", "plugins") for p in (ROOT / d).rglob("*") if p.suffix in (".yml", ".py")]
+    shipped.append(ROOT / "ansible.cfg")  # the checkout's own configuration (callbacks_enabled: ansible.posix.profile_tasks)
+    text = "\n".join(p.read_text(errors="replace") for p in shipped)
+    unused = [dep for dep in _yaml(ROOT / "galaxy.yml")["dependencies"] if f"{dep}." not in text]
+    assert not unused, f"galaxy.yml depends on collections nothing uses: {unused}"
+
+
+@pytest.mark.oracle("self")
 @pytest.mark.parametrize("role", ROLES, ids=[r.name for r in ROLES])
 def test_role_has_argument_specs_covering_defaults(role):
     specs_file = role / "meta" / "argument_specs.yml"

@@ -5,10 +5,13 @@ verification reports of every phase, and the stand-ins' call history."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
+import sys
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
+import fleet_reports  # noqa: E402  (molecule/shared/fleet_reports.py)
 
 HOME = "/home/agent"
 STATE = "/var/lib/agentsec-standins"
@@ -56,23 +59,13 @@ def test_ollama_firewall_rolled_back_by_uninstall(host):
     assert not host.file("/etc/nftables.d/agentsec-ollama.nft").exists
 
 
-REPORTS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "reports"
-RESIDUAL = {"L5.clienthello_evasion", "L6.route_traversal"}  # targets/openshell_k3s.yml residual
-PEER_CHECKS = {"L3.peer_direct", "L4.peer_via_proxy"}
-
-
-@pytest.mark.parametrize("phase", ["site/canary", "recreated-pod", "repaired/canary", "second"])
+@pytest.mark.parametrize("phase", ["site/canary", "recreated-pod", "repaired/canary", "second", "pair"])
 def test_every_phase_verified_every_layer(phase):
-    # the verifier ran in the sandbox after each phase; everything but the line's declared residuals passed
-    report = json.loads((REPORTS / phase / "verify.json").read_text())
-    assert report["hosts"], f"{phase}: no sandbox verified"
-    for name, result in report["hosts"].items():
-        statuses = {f["id"]: f["status"] for f in result["findings"]}
-        assert len(statuses) >= 30, (phase, name, len(statuses))
-        assert set(result["failed_checks"]) == RESIDUAL, (phase, name, result["failed_checks"])
-        assert {i for i, s in statuses.items() if s in ("fail", "error")} == RESIDUAL, (phase, name, statuses)
-        # skipped only for want of verify_peer_addresses (the multi-sandbox peer checks run in tests/adversarial)
-        assert {i for i, s in statuses.items() if s == "skipped"} <= PEER_CHECKS, (phase, name, statuses)
+    fleet_reports.check_phase(phase)
+
+
+def test_two_sandboxes_probed_each_other():
+    fleet_reports.check_pair()
 
 
 def test_onboarding_repairs_and_scoped_uninstall(host, calls):

@@ -5,11 +5,14 @@ every phase, and the whole call history the stand-ins recorded."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import plistlib
+import sys
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
+import fleet_reports  # noqa: E402  (molecule/shared/fleet_reports.py)
 
 HOME = "/Users/studio"
 STATE = "/var/lib/agentsec-standins"
@@ -103,22 +106,13 @@ def test_openshell_gateway_started_on_docker_desktop_with_the_pin(calls):
     assert not _find(calls, "openshell", "gateway", "start", "--recreate")
 
 
-REPORTS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "reports"
-RESIDUAL = {"L5.clienthello_evasion", "L6.route_traversal"}  # targets/openshell_k3s.yml residual
-PEER_CHECKS = {"L3.peer_direct", "L4.peer_via_proxy"}
-
-
-@pytest.mark.parametrize("phase", ["site/canary", "recreated-pod", "restarted", "repaired/canary", "second"])
+@pytest.mark.parametrize("phase", ["site/canary", "recreated-pod", "restarted", "repaired/canary", "second", "pair"])
 def test_every_phase_verified_every_layer(phase):
-    # the verifier ran in the sandbox after each phase; everything but the line's declared residuals passed
-    report = json.loads((REPORTS / phase / "verify.json").read_text())
-    assert report["hosts"], f"{phase}: no sandbox verified"
-    for name, result in report["hosts"].items():
-        statuses = {f["id"]: f["status"] for f in result["findings"]}
-        assert len(statuses) >= 30, (phase, name, len(statuses))
-        assert {i for i, s in statuses.items() if s in ("fail", "error")} == RESIDUAL, (phase, name, statuses)
-        # skipped only for want of verify_peer_addresses (the multi-sandbox peer checks run in tests/adversarial)
-        assert {i for i, s in statuses.items() if s == "skipped"} <= PEER_CHECKS, (phase, name, statuses)
+    fleet_reports.check_phase(phase)
+
+
+def test_two_sandboxes_probed_each_other():
+    fleet_reports.check_pair()
 
 
 def test_onboarding_guarded_from_outside(calls):

@@ -144,7 +144,7 @@ def fixture_world(tmp_path):
 
 
 def _sandbox_host(checks, **extra):
-    return {**HERE, "verify_exec": [shutil.which("env"), "SB={sandbox}"], "verify_discover": [], "verify_policy_command": [],
+    return {**HERE, "verify_exec": [shutil.which("env"), "SB={sandbox}"], "verify_discover": [], "verify_policy_command": [], "verify_peer_command": [],
             "verify_sandboxes": ["sb"],
             "verify_environment": {}, "verify_residual": {}, "verify_checks": checks, **extra}
 

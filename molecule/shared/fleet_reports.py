@@ -1,0 +1,41 @@
+"""The verification reports both fleet scenarios write (molecule/shared/fleet_side_effect.yml, fleet_repair.yml) and
+what each phase must show; imported by molecule/fleet_{linux,macos}/tests (testinfra runs on the controller, where
+MOLECULE_EPHEMERAL_DIRECTORY holds the reports)."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+REPORTS = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "reports"
+RESIDUAL = {"L5.clienthello_evasion", "L6.route_traversal"}  # targets/openshell_k3s.yml residual
+PEER_CHECKS = {"L3.peer_direct", "L4.peer_via_proxy"}
+
+
+def hosts(phase):
+    return json.loads((REPORTS / phase / "verify.json").read_text())["hosts"]
+
+
+def check_phase(phase):
+    """The verifier ran in the sandboxes after the phase; everything but the line's declared residuals passed, and
+    only the peer checks may be skipped (a host with one sandbox has no peer; phase "pair" has two, check_pair)."""
+    report = hosts(phase)
+    assert report, f"{phase}: no sandbox verified"
+    for name, result in report.items():
+        statuses = {f["id"]: f["status"] for f in result["findings"]}
+        assert len(statuses) >= 30, (phase, name, len(statuses))
+        assert set(result["failed_checks"]) == RESIDUAL, (phase, name, result["failed_checks"])
+        assert {i for i, s in statuses.items() if s in ("fail", "error")} == RESIDUAL, (phase, name, statuses)
+        assert {i for i, s in statuses.items() if s == "skipped"} <= PEER_CHECKS, (phase, name, statuses)
+
+
+def check_pair():
+    """Two sandboxes on one gateway: each was probed against the other's pod address from the cluster's pod list
+    (target key sandbox.peers), directly and through the proxy, and both held."""
+    report = hosts("pair")
+    assert sorted(h.split("/")[-1] for h in report) == ["my-assistant", "second"], sorted(report)
+    addresses = {h.split("/")[-1]: r["peer_addresses"] for h, r in report.items()}
+    assert all(len(a) == 1 for a in addresses.values()) and addresses["my-assistant"] != addresses["second"], addresses
+    for name, result in report.items():
+        statuses = {f["id"]: f["status"] for f in result["findings"]}
+        assert {c: statuses[c] for c in sorted(PEER_CHECKS)} == dict.fromkeys(sorted(PEER_CHECKS), "pass"), (name, statuses)
