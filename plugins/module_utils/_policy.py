@@ -105,6 +105,37 @@ def filesystem_policy(text):
     return out
 
 
+def landlock_compatibility(text):
+    """The policy's landlock.compatibility - `best_effort` when the policy has no landlock block, which is OpenShell's
+    default (crates/openshell-policy: Landlock compatibility defaults to best_effort; 0.1.x schema.mdx@0b37da61)."""
+    inside, value = False, None
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        match = _KEY.match(line)
+        if indent == 0:
+            if inside:
+                break
+            inside = bool(match and match.group("key") == "landlock")
+            rest = (match.group("value") or "").strip() if inside else ""
+            if rest.startswith("{"):  # a flow mapping: {compatibility: hard_requirement}
+                for part in rest.strip("{}").split(","):
+                    key, _sep, val = part.partition(":")
+                    if key.strip() == "compatibility":
+                        value = _scalar(val.strip())
+                break
+            continue
+        if inside and match and match.group("key") == "compatibility":
+            value = _scalar((match.group("value") or "").strip())
+    if value is None:
+        return "best_effort"
+    if value not in ("best_effort", "hard_requirement"):
+        raise PolicyError(f"landlock.compatibility {value!r} is neither best_effort nor hard_requirement")
+    return value
+
+
 def landlock_lists(fs, workdir, extra_ro=(), extra_rw=()):
     """The Landlock ruleset OpenShell derives from a filesystem policy (read_only, read_write, and the working
     directory read-write when include_workdir - crates/openshell-sandbox/src/sandbox/linux/landlock.rs @v0.0.26

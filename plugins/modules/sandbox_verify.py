@@ -169,11 +169,14 @@ options:
     default: /sandbox
   extensions:
     description:
-      - Probe extensions of the target's line (the target contract's C(verify.extensions)) - V(_verify_l7) (OpenShell
-        0.0.116, L4.l7_enforcement) and V(_verify_v01) (0.1.x, the companion supervisor's sandbox model); see docs/lines.md.
+      - >-
+        Probe extensions of the target's line (the target contract's C(verify.extensions)) - V(_verify_l7) (OpenShell
+        0.0.116, L4.l7_enforcement), V(_verify_v01) (0.1.x, the companion supervisor's sandbox model) and
+        V(_verify_policy) (the policy lines - L1.landlock_hard_requirement, from the policy O(policy_command) reads on
+        the host); see docs/lines.md.
     type: list
     elements: str
-    choices: [_verify_l7, _verify_v01]
+    choices: [_verify_l7, _verify_policy, _verify_v01]
     default: []
   l7_readonly_host:
     description: An allowed host whose L7 rules are read-only (GET only), for L4.l7_enforcement (C(_verify_l7)).
@@ -355,7 +358,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import (
-    _policy, _sandbox_exec, _verify, _verify_isolation, _verify_l7, _verify_proxy, _verify_v01)
+    _policy, _sandbox_exec, _verify, _verify_isolation, _verify_l7, _verify_policy, _verify_proxy, _verify_v01)
 
 _verify.register(_verify_proxy)
 _verify.register(_verify_isolation)
@@ -363,7 +366,7 @@ _verify.register(_verify_isolation)
 HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout", "residual", "fixes",
              "policy_command", "workdir", "extensions", "peer_command")
 # Probe extensions of the newer lines (docs/lines.md), chosen by the target contract's verify.extensions.
-LINE_EXTENSIONS = {"_verify_l7": _verify_l7, "_verify_v01": _verify_v01}
+LINE_EXTENSIONS = {"_verify_l7": _verify_l7, "_verify_v01": _verify_v01, "_verify_policy": _verify_policy}
 
 
 def probe_modules(extensions=()):
@@ -383,11 +386,14 @@ def policy_params(params, name, env):
     if proc.returncode != 0:
         raise _policy.PolicyError(f"`{' '.join(argv)}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
     text = _policy.policy_yaml(proc.stdout)
-    fs = _policy.filesystem_policy(text) if text is not None else None
-    if fs is None:
+    if text is None:
         return {}
+    found = {"policy_landlock_compatibility": _policy.landlock_compatibility(text)}
+    fs = _policy.filesystem_policy(text)
+    if fs is None:
+        return found
     _ro, rw = _policy.landlock_lists(fs, params["workdir"])
-    return {"writable_paths": [p for p in rw if not p.startswith("/dev/")], "policy_read_only": fs["read_only"]}
+    return {**found, "writable_paths": [p for p in rw if not p.startswith("/dev/")], "policy_read_only": fs["read_only"]}
 
 
 def peer_pods(argv, env, timeout):
@@ -410,8 +416,10 @@ def host_mode(module, params, check_ids):
     if not names and not errors and not params["allow_empty"]:
         errors.append(f"no sandbox found on this host ({' '.join(params['discover']) or 'no sandboxes given'})")
     pods = {}
-    # the pod list is read only when a peer check is selected
-    discover_peers = bool(params["peer_command"] and names and _verify_isolation.PEER_CHECKS & set(check_ids))
+    # the pod list is read only when a peer check is selected and the host can have a peer: not when discovery found
+    # one sandbox only (then there is no other to probe, and the skip says so without the extra command)
+    alone = not params["sandboxes"] and len(names) == 1
+    discover_peers = bool(params["peer_command"] and names and not alone and _verify_isolation.PEER_CHECKS & set(check_ids))
     if discover_peers:
         try:
             pods = peer_pods(params["peer_command"], env, params["exec_timeout"])
@@ -429,6 +437,8 @@ def host_mode(module, params, check_ids):
             except (_policy.PolicyError, OSError, subprocess.SubprocessError) as exc:
                 policy_errors[name] = {"error": f"its policy cannot be read: {exc}"}
                 continue
+        if alone and params["peer_command"] and not params["peer_addresses"]:
+            override["peer_skip_reason"] = "no other sandbox on this host (the target's discovery lists this one only)"
         if discover_peers:
             override["peer_addresses"] = peers_used[name] = _verify_isolation.peers_of(name, pods, params["peer_addresses"])
             override["peer_skip_reason"] = (f"no other sandbox of this host has a pod address "

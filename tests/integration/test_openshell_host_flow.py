@@ -32,11 +32,12 @@ def verify(host, sandbox):
     from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify
     from ansible_collections.agentsec.nemoclaw.plugins.modules import sandbox_verify
 
-    modules = sandbox_verify.probe_modules(["_verify_l7"])  # what the module pipes in for this line's target
+    extensions = target("openshell_host")["verify"]["extensions"]  # what the module pipes in for this line's target
+    modules = sandbox_verify.probe_modules(extensions)
     E.use_extensions(*modules[1:])
     params = {**E.verify_params(host), **E.policy_overrides(host, sandbox)}
     params["checks"] = _verify.select_checks([], [])
-    result = E.verify_payload_run(host, sandbox, params, modules, sandbox_verify.entry_module(["_verify_l7"]))
+    result = E.verify_payload_run(host, sandbox, params, modules, sandbox_verify.entry_module(extensions))
     assert "error" not in result, result
     _verify.mark_residual(result["findings"], target("openshell_host")["residual"])
     return result, _verify.failing(result["findings"], "high")
@@ -86,6 +87,8 @@ def test_openshell_host_site_flow(tmp_path):
                    "L4.ip_literal L5.ca_file L5.ca_cert L5.mitm_chain L5.clienthello L6.no_secrets L6.route_scope "
                    "L1.pid_namespace L2.keyring").split()
         expected = {**dict.fromkeys(passing, "pass"), "L4.l7_enforcement": "fail", "L1.ro_root": "fail",
+                    # created best_effort (the default): read from the gateway's policy on the host; medium, not counted
+                    "L1.landlock_hard_requirement": "fail",
                     "L2.sock_packet": "fail", "L6.inference_dns": "fail", "L6.route_traversal": "fail",
                     "L5.clienthello_evasion": "error", "L6.inference_models": "skipped",
                     # this policy's read-only paths are root-owned: nothing the agent could write by permissions alone
@@ -103,6 +106,7 @@ def test_openshell_host_site_flow(tmp_path):
         assert rc == 0, out[-4000:]
         after, failing = verify(host, "sb")
         assert E.statuses(after)["L4.l7_enforcement"] == "pass" and failing == [], failing
+        assert E.statuses(after)["L1.landlock_hard_requirement"] == "pass"  # re-created with hard_requirement
         status = json.loads(host.openshell("policy", "get", "sb", "--full", "--output", "json").stdout)
         assert status["policy"]["landlock"]["compatibility"] == "hard_requirement"
         assert {e["enforcement"] for e in status["policy"]["network_policies"]["lab_allowed"]["endpoints"]

@@ -81,3 +81,23 @@ def test_landlock_lists_add_the_workdir_only_with_include_workdir():
     assert P.landlock_lists(fs, "/sandbox", ["/sys/fs/cgroup"], ["/var/tmp", "/tmp"]) == (
         ["/usr", "/sys/fs/cgroup"], ["/tmp", "/sandbox", "/var/tmp"])
     assert P.landlock_lists({**fs, "include_workdir": False}, "/sandbox") == (["/usr"], ["/tmp"])
+
+
+@pytest.mark.oracle("upstream")
+@pytest.mark.parametrize(("landlock", "want"), [
+    ("landlock:\n  compatibility: best_effort\n", "best_effort"),           # the canonical block form (serde_yml)
+    ("landlock:\n  compatibility: hard_requirement\n", "hard_requirement"),
+    ("landlock: {compatibility: 'hard_requirement'}\n", "hard_requirement"),  # a flow mapping, as a user may write it
+    ("", "best_effort"),                                                      # no landlock block: OpenShell's default
+])
+def test_landlock_compatibility(landlock, want):
+    text = P.policy_yaml(CANONICAL.replace("landlock:\n  compatibility: best_effort\n", landlock))
+    assert P.landlock_compatibility(text) == want
+    if landlock:  # the same answer a YAML parser gives
+        assert yaml.safe_load(text)["landlock"]["compatibility"] == want
+
+
+@pytest.mark.oracle("self")
+def test_landlock_compatibility_refuses_an_unknown_value():
+    with pytest.raises(P.PolicyError, match="neither best_effort nor hard_requirement"):
+        P.landlock_compatibility("landlock:\n  compatibility: strict\n")

@@ -133,3 +133,13 @@ def test_a_host_with_one_sandbox_skips_the_peer_checks_saying_why(module_runner,
 def test_a_failing_peer_command_is_a_verifier_error_not_a_skip(module_runner, tmp_path, sandbox_verify):
     ok, res = module_runner(sandbox_verify.main, host_args(tmp_path, "", rc=3))
     assert not ok and "peer discovery" in res["msg"] and "exited 3" in res["msg"], res
+
+
+@pytest.mark.oracle("self")
+def test_one_discovered_sandbox_needs_no_pod_list(module_runner, tmp_path, sandbox_verify):
+    # discovery lists one sandbox: there is no peer, so the pod list is not read (a failing peer command stays unrun)
+    args = {**host_args(tmp_path, "", rc=3), "sandboxes": [], "discover": [sys.executable, "-c", "print('sb-a')"]}
+    ok, res = module_runner(sandbox_verify.main, args)
+    assert ok, res
+    assert res["sandboxes"]["sb-a"]["findings"][0]["status"] == "skipped"
+    assert "no other sandbox on this host" in json.dumps(res["sandboxes"]["sb-a"]["findings"][0])
