@@ -29,7 +29,7 @@ import shlex
 ORIGINAL = "agentsec.nemoclaw/hardening-original"
 HASH = "agentsec.nemoclaw/hardening"
 GROUP_VERSION, KIND = "agents.x-k8s.io/v1alpha1", "Sandbox"
-MOUNT_DIR = "/usr/local/lib/agentsec"  # under /usr: inside upstream's Landlock baseline (lib.rs @v0.0.26 L1141-1150)
+MOUNT_DIR = "/usr/local/lib/agentsec"  # under /usr: inside upstream's Landlock baseline (lib.rs @v0.0.26 L1141-1149)
 LAUNCHER = f"{MOUNT_DIR}/seccomp-launch"
 FILTER = f"{MOUNT_DIR}/agent.bpf"
 PROFILE_HOOK = "/etc/profile.d/00-agentsec.sh"

@@ -415,7 +415,7 @@ def host_mode(module, params, check_ids):
             errors.append(str(exc))
     if not names and not errors and not params["allow_empty"]:
         errors.append(f"no sandbox found on this host ({' '.join(params['discover']) or 'no sandboxes given'})")
-    pods = {}
+    pods, peer_error = {}, None
     # the pod list is read only when a peer check is selected and the host can have a peer: not when discovery found
     # one sandbox only (then there is no other to probe, and the skip says so without the extra command)
     alone = not params["sandboxes"] and len(names) == 1
@@ -424,7 +424,8 @@ def host_mode(module, params, check_ids):
         try:
             pods = peer_pods(params["peer_command"], env, params["exec_timeout"])
         except (ValueError, OSError, subprocess.SubprocessError) as exc:
-            errors.append(f"peer discovery: {exc}")
+            peer_error = f"peer discovery: {exc}"
+            errors.append(peer_error)
     probe_params = {k: v for k, v in params.items() if k not in HOST_ONLY and k != "fail_on"}
     probe_params["checks"] = check_ids
     start = time.monotonic()
@@ -441,8 +442,8 @@ def host_mode(module, params, check_ids):
             override["peer_skip_reason"] = "no other sandbox on this host (the target's discovery lists this one only)"
         if discover_peers:
             override["peer_addresses"] = peers_used[name] = _verify_isolation.peers_of(name, pods, params["peer_addresses"])
-            override["peer_skip_reason"] = (f"no other sandbox of this host has a pod address "
-                                            f"(`{' '.join(params['peer_command'])}`)")
+            override["peer_skip_reason"] = peer_error or (f"no other sandbox of this host has a pod address "
+                                                          f"(`{' '.join(params['peer_command'])}`)")
         data[name] = _sandbox_exec.payload(probe_modules(params["extensions"]), entry_module(params["extensions"]),
                                            "sandbox_main", {**probe_params, **override})
     results = _sandbox_exec.run_all(params["exec"], list(data), params["python"], data, env, params["exec_timeout"]) if data else {}

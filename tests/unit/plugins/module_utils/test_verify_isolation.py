@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -115,3 +116,30 @@ def test_peer_direct_probe_against_a_loopback_listener():
     closed = VI.probe_peer_direct([("127.0.0.1", port)], 2.0)
     assert closed["probes"][0]["result"] == "ECONNREFUSED"
     assert VI.decide_peer_direct(reached, {})[0] == V.FAIL and VI.decide_peer_direct(closed, {})[0] == V.PASS
+
+
+@pytest.mark.oracle("kernel")
+def test_peer_direct_probe_waits_one_timeout_for_all_dropped_peers():
+    # A listener whose accept queue is full: the kernel drops further SYNs (tcp_abort_on_overflow 0), so a connect
+    # neither opens nor is refused - what a peer behind a DROP looks like. Five such peers cost one timeout, not five.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fillers = []
+    for _attempt in range(8):  # bounded: fill the accept queue (backlog 0 holds one, the SYN queue a little more)
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    time.sleep(0.2)
+    start = time.monotonic()
+    got = VI.probe_peer_direct([("127.0.0.1", port)] * 5 + [("127.0.0.1", 1)], 0.6)
+    took = time.monotonic() - start
+    for c in fillers:
+        c.close()
+    srv.close()
+    results = [p["result"] for p in got["probes"]]
+    assert results[-1] == "ECONNREFUSED" and results[:5] == ["timeout"] * 5, results
+    assert took < 1.5, took
+    assert VI.decide_peer_direct(got, {})[0] == V.PASS

@@ -133,6 +133,8 @@ def test_a_host_with_one_sandbox_skips_the_peer_checks_saying_why(module_runner,
 def test_a_failing_peer_command_is_a_verifier_error_not_a_skip(module_runner, tmp_path, sandbox_verify):
     ok, res = module_runner(sandbox_verify.main, host_args(tmp_path, "", rc=3))
     assert not ok and "peer discovery" in res["msg"] and "exited 3" in res["msg"], res
+    # and the peer check of each sandbox says why it could not run, not that there is no other sandbox
+    assert all("peer discovery" in json.dumps(r["findings"]) for r in res["sandboxes"].values()), res["sandboxes"]
 
 
 @pytest.mark.oracle("self")
