@@ -94,12 +94,17 @@ def test_pid_namespace_probe_reads_this_machine():
     assert obs["result"] == "read" and obs["readable"] >= 1 and os.getpid() not in obs["foreign"]
 
 
-@pytest.mark.oracle("kernel")
-def test_peer_direct_probe_against_a_loopback_listener():
+def _listener(backlog):
+    """A TCP listener on a free loopback port: (socket, port)."""
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    port = srv.getsockname()[1]
+    srv.listen(backlog)
+    return srv, srv.getsockname()[1]
+
+
+@pytest.mark.oracle("kernel")
+def test_peer_direct_probe_against_a_loopback_listener():
+    srv, port = _listener(4)
 
     def answer():
         conn, dummy = srv.accept()
@@ -122,10 +127,7 @@ def test_peer_direct_probe_against_a_loopback_listener():
 def test_peer_direct_probe_waits_one_timeout_for_all_dropped_peers():
     # A listener whose accept queue is full: the kernel drops further SYNs (tcp_abort_on_overflow 0), so a connect
     # neither opens nor is refused - what a peer behind a DROP looks like. Five such peers cost one timeout, not five.
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(0)
-    port = srv.getsockname()[1]
+    srv, port = _listener(0)
     fillers = []
     for _attempt in range(8):  # bounded: fill the accept queue (backlog 0 holds one, the SYN queue a little more)
         c = socket.socket()
