@@ -147,6 +147,7 @@ def _get(url: str):
 
 # ---- shared helpers ---------------------------------------------------------------------------------------
 
+@pytest.mark.oracle("self")
 def test_record_keeps_secret_values_out_and_state_round_trips(world, monkeypatch):
     monkeypatch.setenv("AGENTSEC_STANDIN_DIR", str(world.state))
     monkeypatch.setenv("NVIDIA_API_KEY", SENTINEL)
@@ -166,6 +167,7 @@ def test_record_keeps_secret_values_out_and_state_round_trips(world, monkeypatch
     assert oct((world.state / "demo.json").stat().st_mode & 0o777) == "0o666"
 
 
+@pytest.mark.oracle("self")
 @pytest.mark.parametrize("argv", [
     ["docker", "frobnicate"], ["docker", "ps", "--bogus"], ["launchctl", "frobnicate"], ["ollama", "frobnicate"],
     ["openshell", "frobnicate"], ["openshell", "sandbox", "list", "--bogus"], ["xcode-select", "--bogus"],
@@ -503,6 +505,7 @@ def _homebrew(world) -> Path:
     return prefix
 
 
+@pytest.mark.oracle("self")
 def test_brew_refuses_root_and_installs_keg_only_formulae_unlinked(world):
     prefix = _homebrew(world)
     res = world.run(prefix / "bin/brew", "install", "ollama", check=1)
@@ -524,6 +527,7 @@ def test_brew_refuses_root_and_installs_keg_only_formulae_unlinked(world):
     assert not (prefix / "bin/ollama").exists() and not (prefix / "Cellar/ollama").exists()
 
 
+@pytest.mark.oracle("ansible-core", "self")  # community.general.homebrew (the pinned ansible package) parses it
 def test_brew_info_json_is_what_community_general_homebrew_parses(world, module_runner, monkeypatch):
     homebrew = pytest.importorskip("ansible_collections.community.general.plugins.modules.homebrew")
     from ansible.module_utils import basic
@@ -550,6 +554,7 @@ def test_brew_info_json_is_what_community_general_homebrew_parses(world, module_
 
 # ---- launchctl --------------------------------------------------------------------------------------------
 
+@pytest.mark.oracle("ansible-core", "self")  # community.general.launchd parses the listing
 def test_launchctl_runs_jobs_for_real_and_community_general_launchd_parses_list(world, module_runner, monkeypatch):
     launchd = pytest.importorskip("ansible_collections.community.general.plugins.modules.launchd")
     import plistlib
@@ -589,6 +594,7 @@ def test_launchctl_runs_jobs_for_real_and_community_general_launchd_parses_list(
 
 # ---- ollama -----------------------------------------------------------------------------------------------
 
+@pytest.mark.oracle("self")
 def test_ollama_serve_pull_list_over_http(world, ollama):
     assert world.run("ollama", "--version", check=0).stdout.strip() == "ollama version is 0.20.5"
     assert _get(f"{ollama}/api/tags") == {"models": []}
@@ -620,6 +626,7 @@ def _plain(text: str) -> str:
     return ANSI.sub("", text)
 
 
+@pytest.mark.oracle("self")
 def test_openshell_gateway_sandboxes_and_inference(world):
     assert world.run("openshell", "--version", check=0).stdout.strip() == "openshell 0.0.26"
     res = world.run("openshell", "gateway", "start", check=1)
@@ -670,6 +677,7 @@ def test_openshell_gateway_sandboxes_and_inference(world):
     assert "No gateway configured." in _plain(world.run("openshell", "status", check=0).stdout)
 
 
+@pytest.mark.oracle("self")
 def test_openshell_0_0_37_has_no_gateway_start(world):
     legacy = world.base / "v37"
     legacy.mkdir()
@@ -680,6 +688,7 @@ def test_openshell_0_0_37_has_no_gateway_start(world):
     assert "unrecognized subcommand 'start'" in res.stderr
 
 
+@pytest.mark.oracle("self")
 def test_openshell_exec_probe_reaches_ollama_through_the_route(world, ollama):
     world.docker_running()
     world.run("ollama", "pull", MODEL, check=0)
@@ -1059,6 +1068,7 @@ def test_nemoclaw_sandbox_image_builds_offline_and_starts_the_gateway(tmp_path):
 
 # ---- pfctl ------------------------------------------------------------------------------------------------
 
+@pytest.mark.oracle("self")
 def test_pfctl_validates_loads_and_reports(world):
     anchor = world.base / "agentsec.ollama"
     anchor.write_text("# Ollama exposure\nblock drop in quick proto tcp from any to any port 11434\n"
@@ -1087,6 +1097,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.oracle("self")
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is needed to build nemoclaw.git")
 def test_build_artifacts_checksums_and_reproducible_tag(world):
     node = world.base / "node.tar.xz"
