@@ -1,6 +1,6 @@
 """Print one closing line, 'total: N passed, N failed, N skipped', over every test runner's results.
 
-Reads pytest JUnit XML files and the molecule scenario counts written by scripts/molecule.sh.
+Reads pytest JUnit XML files and the molecule scenario counts written by each run of scripts/molecule.sh.
 """
 import pathlib
 import sys
@@ -17,8 +17,7 @@ def main(report_dir: str) -> int:
             passed += tests - bad - skip
             failed += bad
             skipped += skip
-    counts = pathlib.Path(report_dir, "molecule.counts")
-    if counts.exists():
+    for counts in sorted(pathlib.Path(report_dir).glob("molecule*.counts")):  # one file per scripts/molecule.sh run
         ran, bad, skip = (int(x) for x in counts.read_text().split())
         passed, failed, skipped = passed + ran, failed + bad, skipped + skip
     print(f"total: {passed} passed, {failed} failed, {skipped} skipped")

@@ -57,5 +57,5 @@ for s in "${background[@]}"; do
   echo "molecule scenario ${s}: ${r} in ${secs}s (in parallel with: ${background[*]})"
 done
 echo "molecule: $((ran)) passed, ${#failed[@]} failed, ${skipped} skipped"
-mkdir -p .build/reports && echo "${ran} ${#failed[@]} ${skipped}" > .build/reports/molecule.counts
+mkdir -p .build/reports && echo "${ran} ${#failed[@]} ${skipped}" > ".build/reports/molecule${MOLECULE_COUNTS:+-${MOLECULE_COUNTS}}.counts"
 [ "${#failed[@]}" -eq 0 ] && [ "$ran" -gt 0 ]
