@@ -54,27 +54,34 @@ def policy_yaml(output):
     return None
 
 
-def filesystem_policy(text):
-    """{include_workdir, read_only, read_write} of a policy document; None when it has no filesystem_policy."""
-    block, inside, base = [], False, None
+def _top_block(text, name):
+    """(the rest of the line `name:` at the top level, the indented lines under it without blanks and comments), or
+    None when the document has no top-level key `name`."""
+    found, block = None, []
     for raw in text.splitlines():
         line = raw.rstrip()
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        indent = len(line) - len(line.lstrip(" "))
-        if indent == 0:
-            if inside:
+        if not line.startswith(" "):
+            if found is not None:
                 break
             match = _KEY.match(line)
-            inside = bool(match and match.group("key") == "filesystem_policy")
-            if inside and (match.group("value") or "").strip() not in ("", "null"):
-                raise PolicyError("filesystem_policy is not a block mapping")
-            continue
-        if inside:
-            base = indent if base is None else base
+            if match and match.group("key") == name:
+                found = (match.group("value") or "").strip()
+        elif found is not None:
             block.append(line)
-    if not inside and not block:
+    return None if found is None else (found, block)
+
+
+def filesystem_policy(text):
+    """{include_workdir, read_only, read_write} of a policy document; None when it has no filesystem_policy."""
+    top = _top_block(text, "filesystem_policy")
+    if top is None:
         return None
+    rest, block = top
+    if rest not in ("", "null"):
+        raise PolicyError("filesystem_policy is not a block mapping")
+    base = len(block[0]) - len(block[0].lstrip(" ")) if block else None
     out = {"include_workdir": False, "read_only": [], "read_write": []}
     current = None
     for line in block:
@@ -108,26 +115,16 @@ def filesystem_policy(text):
 def landlock_compatibility(text):
     """The policy's landlock.compatibility - `best_effort` when the policy has no landlock block, which is OpenShell's
     default (crates/openshell-policy: Landlock compatibility defaults to best_effort; 0.1.x schema.mdx@0b37da61)."""
-    inside, value = False, None
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        indent = len(line) - len(line.lstrip(" "))
+    top, value = _top_block(text, "landlock"), None
+    rest, block = top or ("", [])
+    if rest.startswith("{"):  # a flow mapping: {compatibility: hard_requirement}
+        for part in rest.strip("{}").split(","):
+            key, _sep, val = part.partition(":")
+            if key.strip() == "compatibility":
+                value = _scalar(val.strip())
+    for line in block:
         match = _KEY.match(line)
-        if indent == 0:
-            if inside:
-                break
-            inside = bool(match and match.group("key") == "landlock")
-            rest = (match.group("value") or "").strip() if inside else ""
-            if rest.startswith("{"):  # a flow mapping: {compatibility: hard_requirement}
-                for part in rest.strip("{}").split(","):
-                    key, _sep, val = part.partition(":")
-                    if key.strip() == "compatibility":
-                        value = _scalar(val.strip())
-                break
-            continue
-        if inside and match and match.group("key") == "compatibility":
+        if match and match.group("key") == "compatibility":
             value = _scalar((match.group("value") or "").strip())
     if value is None:
         return "best_effort"

@@ -45,16 +45,23 @@ def expand(argv, sandbox):
     return [part.replace("{sandbox}", sandbox) for part in argv]
 
 
-def discover(argv, env, timeout):
-    """Sandbox names, one per line of the discovery command's output (`openshell sandbox list --names`)."""
+def host_command(argv, env, timeout, what):
+    """stdout of one of the target's host commands (discovery, pod list, policy); ExecError naming `what`, the argv
+    and the tail of its stderr when it cannot run, times out or exits non-zero."""
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ExecError(f"sandbox discovery {argv[0]!r} failed: {exc}") from exc
+        raise ExecError(f"{what} {argv[0]!r} failed: {exc}") from exc
     if proc.returncode != 0:
-        raise ExecError(f"sandbox discovery `{' '.join(argv)}` exited {proc.returncode}: "
+        raise ExecError(f"{what} `{' '.join(argv)}` exited {proc.returncode}: "
                         f"{ANSI.sub('', proc.stderr).strip()[-500:]}")
-    return [ANSI.sub("", line).strip() for line in proc.stdout.splitlines() if ANSI.sub("", line).strip()]
+    return proc.stdout
+
+
+def discover(argv, env, timeout):
+    """Sandbox names, one per line of the discovery command's output (`openshell sandbox list --names`)."""
+    out = host_command(argv, env, timeout, "sandbox discovery")
+    return [ANSI.sub("", line).strip() for line in out.splitlines() if ANSI.sub("", line).strip()]
 
 
 def run_one(prefix, sandbox, python, data, env, timeout):

@@ -353,7 +353,6 @@ duration_ms:
 """
 
 import os
-import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -381,14 +380,13 @@ def entry_module(extensions=()):
 
 def policy_params(params, name, env):
     """Probe parameters from a sandbox's own policy: its writable directories and its read-only ones."""
-    argv = [part.replace("{sandbox}", name) for part in params["policy_command"]]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=params["exec_timeout"], check=False)
-    if proc.returncode != 0:
-        raise _policy.PolicyError(f"`{' '.join(argv)}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
-    text = _policy.policy_yaml(proc.stdout)
+    argv = _sandbox_exec.expand(params["policy_command"], name)
+    text = _policy.policy_yaml(_sandbox_exec.host_command(argv, env, params["exec_timeout"], "the policy command"))
     if text is None:
         return {}
-    found = {"policy_landlock_compatibility": _policy.landlock_compatibility(text)}
+    # read only where a check uses it (the policy lines' extension), so no other target depends on that block's form
+    found = ({"policy_landlock_compatibility": _policy.landlock_compatibility(text)}
+             if "_verify_policy" in params["extensions"] else {})
     fs = _policy.filesystem_policy(text)
     if fs is None:
         return found
@@ -398,10 +396,7 @@ def policy_params(params, name, env):
 
 def peer_pods(argv, env, timeout):
     """{sandbox: [pod IPs]} of every sandbox pod on this host, from the target's peer command (a pod list)."""
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise ValueError(f"`{' '.join(argv)}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
-    return _verify_isolation.peers_from_pods(proc.stdout)
+    return _verify_isolation.peers_from_pods(_sandbox_exec.host_command(argv, env, timeout, "the pod list"))
 
 
 def host_mode(module, params, check_ids):
@@ -423,7 +418,7 @@ def host_mode(module, params, check_ids):
     if discover_peers:
         try:
             pods = peer_pods(params["peer_command"], env, params["exec_timeout"])
-        except (ValueError, OSError, subprocess.SubprocessError) as exc:
+        except (ValueError, _sandbox_exec.ExecError) as exc:
             peer_error = f"peer discovery: {exc}"
             errors.append(peer_error)
     probe_params = {k: v for k, v in params.items() if k not in HOST_ONLY and k != "fail_on"}
@@ -435,7 +430,7 @@ def host_mode(module, params, check_ids):
         if params["policy_command"]:
             try:
                 override = policy_params(params, name, env)
-            except (_policy.PolicyError, OSError, subprocess.SubprocessError) as exc:
+            except (_policy.PolicyError, _sandbox_exec.ExecError) as exc:
                 policy_errors[name] = {"error": f"its policy cannot be read: {exc}"}
                 continue
         if alone and params["peer_command"] and not params["peer_addresses"]:

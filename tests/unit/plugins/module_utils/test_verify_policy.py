@@ -36,10 +36,40 @@ def test_policy_params_hand_the_value_from_the_policy_command(tmp_path):
     out.write_text("Version: 3\n---\nversion: 1\nfilesystem_policy:\n  include_workdir: true\n  read_only:\n  - /usr\n"
                    "  read_write:\n  - /tmp\nlandlock:\n  compatibility: hard_requirement\n")
     params = {"policy_command": [sys.executable, "-c", f"print(open({str(out)!r}).read())", "{sandbox}"],
-              "exec_timeout": 30, "workdir": "/sandbox"}
+              "exec_timeout": 30, "workdir": "/sandbox", "extensions": ["_verify_policy"]}
     found = sandbox_verify.policy_params(params, "sb", {})
     assert found["policy_landlock_compatibility"] == "hard_requirement"
     assert found["policy_read_only"] == ["/usr"] and "/tmp" in found["writable_paths"]
+
+
+@pytest.mark.oracle("self")
+def test_the_landlock_block_is_read_only_where_its_check_runs(tmp_path):
+    # a target without the policy lines' extension (k3s, lab) does not depend on the landlock block's form: an
+    # unreadable value there fails only the target whose check reads it
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _policy  # noqa: PLC0415
+    from ansible_collections.agentsec.nemoclaw.plugins.modules import sandbox_verify  # noqa: PLC0415
+
+    out = tmp_path / "policy.txt"
+    out.write_text("---\nversion: 1\nfilesystem_policy:\n  read_only:\n  - /usr\nlandlock:\n  compatibility: sometimes\n")
+    params = {"policy_command": [sys.executable, "-c", f"print(open({str(out)!r}).read())"],
+              "exec_timeout": 30, "workdir": "/sandbox", "extensions": []}
+    found = sandbox_verify.policy_params(params, "sb", {})
+    assert "policy_landlock_compatibility" not in found and found["policy_read_only"] == ["/usr"]
+    with pytest.raises(_policy.PolicyError, match="sometimes"):
+        sandbox_verify.policy_params({**params, "extensions": ["_verify_policy"]}, "sb", {})
+
+
+@pytest.mark.oracle("kernel")
+@pytest.mark.parametrize(("argv", "want"), [([sys.executable, "-c", "import sys; sys.stderr.write('denied'); sys.exit(4)"],
+                                             "exited 4: denied"),
+                                            (["/nonexistent/openshell"], "failed: [Errno 2]"),
+                                            ([sys.executable, "-c", "import time; time.sleep(5)"], "timed out")])
+def test_a_failing_host_command_names_what_it_was(argv, want):
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_exec  # noqa: PLC0415
+
+    with pytest.raises(_sandbox_exec.ExecError) as err:
+        _sandbox_exec.host_command(argv, None, 0.5, "the policy command")
+    assert str(err.value).startswith("the policy command") and want in str(err.value), err.value
 
 
 @pytest.mark.oracle("ansible-core")
