@@ -4,8 +4,8 @@
 test:        ## every check: yamllint, ansible-lint, sanity, pytest, molecule
 	bash scripts/test.sh
 
-lab:         ## the main job on the local lab: verify -> harden -> verify
-	bash scripts/lab.sh
+lab:         ## the main job on the local lab: verify -> harden -> verify (LINE=openshell_host or openshell_0_1: a current line)
+	LINE="$(LINE)" bash scripts/lab.sh
 
 lint:
 	bash scripts/test.sh yamllint ansible-lint sanity

@@ -5,8 +5,14 @@
 # Reports (JSON, JUnit, SARIF, text): reports/lab/{before,after}/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "${REPO_ROOT}"
+# LINE=openshell_host or LINE=openshell_0_1 shows one of the current lines instead (scripts/lab_line.py: the same
+# harden.yml against a stand-in host of that line); LINE=openshell_k3s or none is the lab below.
 stage setup ensure_venv
 stage docker bash -c 'source scripts/lib.sh; ensure_docker; ensure_base_image; ensure_host_packages nftables'
+case "${LINE:-openshell_k3s}" in
+  openshell_k3s) ;;
+  *) exec python scripts/lab_line.py "${LINE}" ;;
+esac
 
 inv=(-i inventories/lab/hosts.yml)
 reports="${REPO_ROOT}/reports/lab"

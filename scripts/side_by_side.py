@@ -1,4 +1,6 @@
-"""Print the before/after verification tables of `make lab` side by side, like the paper's Tables 3 and 4."""
+"""Print the before/after verification tables of `make lab` side by side, like the paper's Tables 3 and 4.
+
+Arguments: before/verify.json, after/verify.json and, optionally, the before column's title."""
 import json
 import sys
 
@@ -12,7 +14,7 @@ def cell(host, layer):
     return f"{s['result']} ({s['passed']}/{s['total']})" if s else "-"
 
 
-def main(before_path, after_path):
+def main(before_path, after_path, before_label="before (v0.0.26 profile)"):
     with open(before_path, encoding="utf-8") as fh:
         before = json.load(fh)["hosts"]
     with open(after_path, encoding="utf-8") as fh:
@@ -21,7 +23,7 @@ def main(before_path, after_path):
     for name in sorted(set(before) | set(after)):
         b, a = before.get(name), after.get(name)
         print(f"\nSandbox {name}")
-        print(f"  {'Layer':<16} {'before (v0.0.26 profile)':<26} {'after hardening':<20}")
+        print(f"  {'Layer':<16} {before_label:<26} {'after hardening':<20}")
         for layer, title in LAYERS:
             print(f"  {layer + ': ' + title:<16} {cell(b, layer):<26} {cell(a, layer):<20}")
         if a is None or a.get("state") != "OK":
@@ -43,4 +45,4 @@ def main(before_path, after_path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:4]))

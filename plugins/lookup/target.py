@@ -33,12 +33,24 @@ options:
   default:
     description: Returned for a key the target does not have (without it, a missing key is an error).
     type: raw
+  needs_facts:
+    description:
+      - Return one boolean instead of values - whether resolving this target needs facts this host does not have yet
+        (C(ansible_facts.system) for per-platform values, C(ansible_facts.user_dir) for C({home}) without
+        C(nemoclaw_user_home)). Playbooks that skip fact gathering gather the minimum only when it is true.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
 - name: The OpenShell CLI of this host
   ansible.builtin.debug:
     msg: "{{ lookup('agentsec.nemoclaw.target', 'openshell.bin') }}"
+
+- name: Gather the minimum of facts only where the target needs them
+  ansible.builtin.setup:
+    gather_subset: [min]
+  when: lookup('agentsec.nemoclaw.target', needs_facts=true)
 
 - name: How a command reaches the agent of sandbox my-assistant
   ansible.builtin.debug:
@@ -103,6 +115,20 @@ def merge(base, override):
 
 def is_platform(value):
     return isinstance(value, dict) and bool(value) and set(value) <= {"Darwin", "Linux"}
+
+
+def needs_facts(contract, platform, home):
+    """Whether resolving the contract needs the platform or the user's home that the caller does not have."""
+    def walk(value):
+        if is_platform(value):
+            return platform is None or any(walk(v) for v in value.values())
+        if isinstance(value, dict):
+            return any(walk(v) for v in value.values())
+        if isinstance(value, list):
+            return any(walk(v) for v in value)
+        return isinstance(value, str) and "{home}" in value and not home
+
+    return walk(contract)
 
 
 def resolve(contract, platform, home, gateway, lab_dir=""):
@@ -173,6 +199,8 @@ class LookupModule(LookupBase):
         home = self._templar.template(variables.get("nemoclaw_user_home", "")) or facts.get("user_dir", "")
         gateway = self._templar.template(variables.get("nemoclaw_gateway", ""))
         lab_dir = self._templar.template(variables.get("nemoclaw_lab_dir", ""))
+        if self.get_option("needs_facts"):
+            return [needs_facts(load(name), platform, home)]
         contract = resolve(load(name), platform, home, gateway, lab_dir)
         default = kwargs["default"] if "default" in kwargs else _MISSING
         return [dig(contract, term, default) for term in terms] if terms else [contract]

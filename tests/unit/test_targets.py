@@ -55,6 +55,24 @@ def test_bad_names_and_missing_facts_are_refused():
         T.resolve(T.load("openshell_k3s"), "Darwin", "", "")
 
 
+@pytest.mark.oracle("self")
+@pytest.mark.parametrize("name", T.available())
+@pytest.mark.parametrize(("platform", "home"), [(None, ""), (None, "/Users/x"), ("Darwin", ""), ("Linux", "/home/x"),
+                                                ("Darwin", "/Users/x")])
+def test_needs_facts_says_exactly_when_resolving_would_fail_without_them(name, platform, home):
+    # verify.yml gathers the minimum of facts only when this says so (the lab resolves without any); the referee is
+    # resolve() itself: it raises for a missing platform or home exactly when needs_facts is true
+    try:
+        T.resolve(T.load(name), platform, home, "")
+        fails = False
+    except AnsibleLookupError as exc:
+        assert "gather facts" in str(exc) or "nemoclaw_user_home" in str(exc), exc
+        fails = True
+    assert T.needs_facts(T.load(name), platform, home) is fails
+    if platform and home:
+        assert fails is False
+
+
 @pytest.mark.oracle("upstream")
 @pytest.mark.parametrize("name", ["openshell_k3s", "lab"])
 def test_the_pinned_crd_is_openshell_v0026s(name):

@@ -1,0 +1,50 @@
+"""`make lab LINE=...` (scripts/lab_line.py): playbooks/harden.yml - verify.yml, the hardening role's main entry, verify
+again - run over Ansible's docker connection against a stand-in host of each current line, as a fleet runs them.
+
+Until this test, both lines were proven only through the roles' task files and the module's payload: the playbooks
+themselves failed on these targets (verify.yml gathers no facts, so the per-platform contract could not resolve; the
+hardening role's defaults required the k3s cluster keys). The attack comes first: before hardening, the line's own
+defaults leave Landlock best effort (and on 0.0.116 L7 rules audit-only), and the verifier must say so."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import _openshell_host_env as E
+import pytest
+
+pytestmark = [pytest.mark.skipif(not E.docker_available(), reason="needs a Docker engine"),
+              pytest.mark.oracle("docker", "ansible-core", "upstream")]
+
+# line -> the checks the line's defaults fail and the hardening (backend policy) fixes
+FIXED = {"openshell_host": {"L1.landlock_hard_requirement", "L4.l7_enforcement"},
+         "openshell_0_1": {"L1.landlock_hard_requirement"}}
+
+
+def statuses(path):
+    hosts = json.loads(path.read_text())["hosts"]
+    assert len(hosts) == 1, hosts.keys()  # one host, one sandbox `lab`, found by the target's discovery
+    (name, host), = hosts.items()
+    assert name.endswith("/lab") and host["state"] == "OK", (name, host.get("state"))
+    return {f["id"]: (f["status"], bool(f.get("residual"))) for f in host["findings"]}
+
+
+@pytest.mark.parametrize("line", sorted(FIXED))
+def test_harden_playbook_on_the_line(line):
+    proc = subprocess.run([sys.executable, str(E.ROOT / "scripts/lab_line.py"), line], capture_output=True, text=True,
+                          check=False, timeout=1200, cwd=E.ROOT)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    assert "every layer passes after hardening, but for the line's declared residuals" in out, out[-3000:]
+    reports = E.ROOT / "reports" / f"lab-{line}"
+    before, after = statuses(reports / "before/verify.json"), statuses(reports / "after/verify.json")
+    for cid in FIXED[line]:
+        assert before[cid] == ("fail", False), (cid, before.get(cid))
+        assert after[cid] == ("pass", False), (cid, after.get(cid))
+    # after hardening nothing fails that is not a declared residual of the line, and the residuals did not change
+    assert [c for c, (st, residual) in after.items() if st in ("fail", "error") and not residual] == []
+    assert {c for c, (_st, r) in before.items() if r} == {c for c, (_st, r) in after.items() if r}
+    # everything it created is gone again
+    left = E.docker("ps", "-aq", "--filter", f"name={E.PREFIX}-lab").stdout.split()
+    assert left == [], left
