@@ -142,3 +142,15 @@ def test_checksum_mismatch_installs_nothing(tmp_path):
         "openshell_cluster_release_url": f"file://{www}/openshell/v0.0.26", "openshell_cluster_install_dir": str(bindir)})
     assert ok.returncode == 0, ok.stdout[-2000:]
     assert subprocess.run([str(bindir / "openshell"), "--version"], capture_output=True, text=True, check=True).stdout.strip() == "openshell 0.0.26"
+
+
+@pytest.mark.oracle("ansible-core")
+@pytest.mark.parametrize("target", ["openshell_host", "openshell_0_1"])
+def test_the_kubernetes_backend_is_refused_where_the_target_has_no_cluster(tmp_path, target):
+    # the role's defaults resolve on every target (a cluster-less one has no cluster.* keys); asking the host-service
+    # lines for the k3s backend is refused before any task, naming the target and its own backend
+    extra = {"nemoclaw_target": target, "hardening_backend": "kubernetes", "hardening_ollama_firewall_enabled": False}
+    failed_with(run_case(tmp_path, "hardening", extra=extra),
+                f"target {target} has none", "choose the target's own backend (policy)")
+    ok = run_case(tmp_path, "hardening", extra={**extra, "hardening_backend": "policy"})
+    assert ok.returncode == 0, (ok.stdout + ok.stderr)[-3000:]
