@@ -48,10 +48,15 @@ build() {
   mkdir -p "${CACHE_DIR}"
   # Fixed owner, order and mtime: the same inputs give the same tarball (and the same sha256).
   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "${work}" -cf - "${NAME}" \
-    | XZ_OPT="-T0" xz -c >"${CACHED}.tmp" || die "could not write ${CACHED}"
-  mv "${CACHED}.tmp" "${CACHED}"
+    | XZ_OPT="-T0" xz -c >"${CACHED}.tmp.$$" || die "could not write ${CACHED}"
+  mv "${CACHED}.tmp.$$" "${CACHED}"
 }
 
+# Several callers may run at once (the two fleet scenarios side by side, the real-OpenClaw test beside them): one
+# builds under the lock, the others wait for it and reuse the result; every file appears whole (a private name, then mv).
+mkdir -p "${CACHE_DIR}"
+exec 9>"${CACHED}.lock"
+flock -w 900 9 || die "another build of ${NAME} has held ${CACHED}.lock for 15 minutes"
 if [ -s "${CACHED}" ]; then
   echo "==> reusing cached ${CACHED}" >&2
 else
@@ -59,5 +64,6 @@ else
   build
 fi
 mkdir -p "$(dirname "${OUT}")"
-cp "${CACHED}" "${OUT}"
+cp "${CACHED}" "${OUT}.tmp.$$" && mv "${OUT}.tmp.$$" "${OUT}"
+exec 9>&-
 echo "${OUT}"
