@@ -23,39 +23,54 @@ fi
 # shadow the linked checkout on the next run; drop it so every tool sees the working tree.
 rm -rf "${HOME}/.ansible/collections/ansible_collections/agentsec/nemoclaw"
 mkdir -p .build/reports
-rm -f .build/reports/*.xml .build/reports/molecule*.counts .build/reports/fleet.stage
+rm -f .build/reports/*.xml .build/reports/molecule*.counts .build/reports/*.stage
 
-# The fleet scenarios are the longest stage (each ~20 min, mostly waiting on the Docker engine inside its own
-# instance container) and share nothing on the host with the other stages: their sandboxes, world and gateway live in
-# that container's engine (molecule/*/molecule.yml, Docker in Docker). They start now, in the background, and the rest
-# runs beside them; their output and time are printed when they are collected at the end. TEST_FLEET_BESIDE= runs
-# them in sequence with the other scenarios instead.
+# The molecule scenarios run in the background, beside the other stages: they share nothing on the host with them
+# (the fleet scenarios' sandboxes, world and gateway live in each instance container's own Docker engine; lab and
+# hardening bring up labs with their own gateway, directory and subnet - molecule/*/molecule.yml). The fleet pair
+# (~20 min each, mostly waiting on its instance) starts right away; the other scenarios start once the CPU-bound
+# unit stage is done. Each job's output and time are printed when it is collected at the end.
+# TEST_MOLECULE_BESIDE= runs molecule last, in the foreground, as one stage.
 FLEET="fleet_linux fleet_macos"
-fleet_pid=""
-if want molecule && [ -n "${TEST_FLEET_BESIDE-1}" ] && [ -z "${MOLECULE_SCENARIOS:-}" ]; then
+jobs_bg=()
+background() {  # NAME CMD...: start a stage in the background
+  local name="$1"; shift
   ( start=$(date +%s); rc=0
-    MOLECULE_SCENARIOS="${FLEET}" MOLECULE_COUNTS=fleet scripts/molecule.sh > .build/reports/fleet.log 2>&1 || rc=$?
-    echo "${rc} $(( $(date +%s) - start ))" > .build/reports/fleet.stage ) &
-  fleet_pid=$!
-  log "stage molecule-fleet: started in the background (${FLEET})"
+    "$@" > ".build/reports/${name}.log" 2>&1 || rc=$?
+    echo "${rc} $(( $(date +%s) - start ))" > ".build/reports/${name}.stage" ) &
+  jobs_bg+=("${name}:$!")
+  log "stage ${name}: started in the background"
+}
+collect() {  # wait for every background stage, print its output, record its time and result
+  local job name pid rc secs
+  for job in "${jobs_bg[@]}"; do
+    name="${job%%:*}"; pid="${job##*:}"
+    wait "${pid}" || true
+    echo "---- ${name} (ran in the background; its output) ----"
+    cat ".build/reports/${name}.log"
+    read -r rc secs < ".build/reports/${name}.stage" || { rc=1; secs=0; }
+    STAGE_TIMES+=("$(printf '%-22s %5ss  %s' "${name}" "${secs}" "$([ "$rc" = 0 ] && echo "ok (background)" || echo "FAILED (rc=$rc, background)")")")
+    [ "$rc" = 0 ] || failed+=("${name}")
+  done
+}
+rest_scenarios() { local d s out=(); for d in molecule/*/molecule.yml; do
+  s="$(basename "$(dirname "$d")")"; [[ " ${FLEET} " == *" ${s} "* ]] || out+=("$s"); done; echo "${out[*]}"; }
+beside=""
+if want molecule && [ -n "${TEST_MOLECULE_BESIDE-1}" ] && [ -z "${MOLECULE_SCENARIOS:-}" ]; then
+  beside=1
+  background molecule-fleet env MOLECULE_SCENARIOS="${FLEET}" MOLECULE_COUNTS=fleet scripts/molecule.sh
 fi
 
 want yamllint && run yamllint yamllint --strict .
 want ansible-lint && run ansible-lint ansible-lint --offline --profile production
 want sanity && run sanity scripts/sanity.sh
 want unit && run unit pytest -q tests/unit --junitxml=.build/reports/unit.xml
+[ -n "${beside}" ] && background molecule-rest env MOLECULE_SCENARIOS="$(rest_scenarios)" MOLECULE_COUNTS=rest scripts/molecule.sh
 want integration && run integration pytest -q tests/integration --ignore=tests/integration/test_ee.py --durations=15 --junitxml=.build/reports/integration.xml
 want adversarial && run adversarial scripts/adversarial.sh
 want ee && run ee bash -c 'scripts/ee.sh build && pytest -q tests/integration/test_ee.py --junitxml=.build/reports/ee.xml'
-if [ -n "${fleet_pid}" ]; then
-  want molecule && run molecule env MOLECULE_SCENARIOS="$(rest=(); for d in molecule/*/molecule.yml; do
-    s="$(basename "$(dirname "$d")")"; [[ " ${FLEET} " == *" ${s} "* ]] || rest+=("$s"); done; echo "${rest[*]}")" scripts/molecule.sh
-  wait "${fleet_pid}" || true
-  echo "---- molecule-fleet (ran in the background from the start; its output) ----"
-  cat .build/reports/fleet.log
-  read -r rc secs < .build/reports/fleet.stage || { rc=1; secs=0; }
-  STAGE_TIMES+=("$(printf '%-22s %5ss  %s' molecule-fleet "${secs}" "$([ "$rc" = 0 ] && echo "ok (in the background)" || echo "FAILED (rc=$rc)")")")
-  [ "$rc" = 0 ] || failed+=(molecule-fleet)
+if [ -n "${beside}" ]; then
+  collect
 else
   want molecule && run molecule scripts/molecule.sh
 fi
