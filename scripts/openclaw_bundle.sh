@@ -38,13 +38,17 @@ NPM_CACHE="${CACHE}/npm-cache"
 LOCK="${CACHE}/openclaw-${OPENCLAW_VERSION}.package-lock.json"
 STAMP="openclaw=${OPENCLAW_VERSION} node=${NODE_VERSION} libsignal=${LIBSIGNAL_VERSION} legacy-peer-deps openclaw-scripts-only"
 
+# One build per bundle at a time (make test warms the cache in the background while the test may already ask for it):
+# a second caller waits here and then reuses what the first one built.
+mkdir -p "${CACHE}"
+exec 9>"${BUNDLE}.lock"
+flock -w 1500 9 || die "another build of ${BUNDLE} has held ${BUNDLE}.lock for 25 minutes"
 if [ -f "${BUNDLE}/.complete" ] && [ "$(cat "${BUNDLE}/.complete")" = "${STAMP}" ]; then
   echo "==> reusing ${BUNDLE}" >&2
   echo "${BUNDLE}"
   exit 0
 fi
 
-mkdir -p "${CACHE}"
 work="$(mktemp -d "${CACHE}/.openclaw-bundle.XXXXXX")"
 trap 'rm -rf "${work}"' EXIT
 
