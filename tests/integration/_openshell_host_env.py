@@ -157,7 +157,9 @@ class Host:
         env = {"OPENSHELL_STANDIN_NAME_PREFIX": f"{PREFIX}-{self.ident}-", "OPENSHELL_POLICY_POLL_INTERVAL_SECS": "1",
                "OPENSHELL_STANDIN_HOST_CONTAINER": self.name, "OPENSHELL_STANDIN_PROBE_IMAGE": IMAGE,
                "OPENSHELL_STANDIN_PROBE_NETWORK": f"container:{self.name}"}
-        docker_settings = {"default_image": IMAGE}
+        # the driver's network is always this host's own (without a world the driver's default `openshell-docker`
+        # would be shared by every host and outlive them: cleanup() removes what carries the host's prefix)
+        docker_settings = {"default_image": IMAGE, "network_name": f"{PREFIX}-{self.ident}-openshell-docker"}
         if self.world:
             env["OPENSHELL_STANDIN_UPSTREAM_CA"] = "/etc/h5-world-ca.crt"
             docker_settings["network_name"] = self.world.network
