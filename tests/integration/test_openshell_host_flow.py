@@ -35,7 +35,7 @@ def verify(host, sandbox):
     extensions = target("openshell_host")["verify"]["extensions"]  # what the module pipes in for this line's target
     modules = sandbox_verify.probe_modules(extensions)
     E.use_extensions(*modules[1:])
-    params = {**E.verify_params(host), **E.policy_overrides(host, sandbox)}
+    params = {**E.verify_params(host), **E.policy_overrides(host, sandbox, extensions=extensions)}
     params["checks"] = _verify.select_checks([], [])
     result = E.verify_payload_run(host, sandbox, params, modules, sandbox_verify.entry_module(extensions))
     assert "error" not in result, result
