@@ -85,7 +85,15 @@ want ansible-lint && run ansible-lint ansible-lint --offline --profile productio
 want sanity && run sanity scripts/sanity.sh
 want unit && run unit pytest -q tests/unit --junitxml=.build/reports/unit.xml
 [ -n "${beside}" ] && background molecule-rest env MOLECULE_SCENARIOS="$(rest_scenarios)" MOLECULE_COUNTS=rest scripts/molecule.sh
-want integration && run integration pytest -q tests/integration --ignore=tests/integration/test_ee.py --durations=15 --junitxml=.build/reports/integration.xml
+# The OpenShell host-service line tests (each brings up its own stand-in host, world and networks named
+# agentsec-h5-<random id>-..., tests/integration/_openshell_host_env.py) are mostly waits on Docker: they run as a
+# second pytest process in the background beside the rest of the integration tests.
+lines=(); for f in tests/integration/test_*.py; do if grep -q "_openshell_host_env" "$f"; then lines+=("$f"); fi; done
+if want integration && [ "${#lines[@]}" -gt 0 ]; then
+  background integration-lines pytest -q -p no:cacheprovider "${lines[@]}" --durations=10 --junitxml=.build/reports/integration-lines.xml
+fi
+want integration && run integration pytest -q tests/integration --ignore=tests/integration/test_ee.py \
+  $(printf -- '--ignore=%s ' "${lines[@]}") --durations=15 --junitxml=.build/reports/integration.xml
 want adversarial && run adversarial scripts/adversarial.sh
 want ee && run ee bash -c 'scripts/ee.sh build && pytest -q tests/integration/test_ee.py --junitxml=.build/reports/ee.xml'
 if [ -n "${beside}" ]; then
