@@ -26,6 +26,7 @@ for dir in molecule/*/; do
   s="$(basename "$dir")"
   [ -f "${dir}molecule.yml" ] || continue
   [ -n "${MOLECULE_SCENARIOS:-}" ] && [[ " ${MOLECULE_SCENARIOS} " != *" ${s} "* ]] && continue
+  [ -n "${MOLECULE_SKIP:-}" ] && [[ " ${MOLECULE_SKIP} " == *" ${s} "* ]] && continue
   missing=""
   if [ -f "${dir}requires.env" ]; then
     while read -r var reason; do

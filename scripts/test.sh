@@ -57,21 +57,17 @@ collect() {  # wait for every background stage, print its output, record its tim
     [ "$rc" = 0 ] || failed+=("${name}")
   done
 }
-rest_scenarios() { local d s out=(); for d in molecule/*/molecule.yml; do
-  s="$(basename "$(dirname "$d")")"; [[ " ${FLEET} " == *" ${s} "* ]] || out+=("$s"); done; echo "${out[*]}"; }
 # Warm-up: the real OpenClaw releases tests/integration/test_openclaw_real.py runs (npm packages and two Node.js
 # builds, a few hundred MB on a cold machine) are fetched into the artifacts cache while the lint, sanity and unit
 # stages run. A failed warm-up fails nothing by itself: the test then builds the bundle or skips with the reason.
+warm_openclaw() {  # the releases and their Node.js versions are the test's own (NODE_FOR)
+  python -c 'import sys; sys.path.insert(0, "tests/integration"); from test_openclaw_real import NODE_FOR
+print("\n".join(f"{a} {n}" for a, n in NODE_FOR.items()))' \
+    | while read -r app node; do scripts/openclaw_bundle.sh "$app" "$node" >/dev/null || exit 1; done
+}
 warm=()
 if want integration; then
-  # the releases and their Node.js versions are the test's own (NODE_FOR), read from its source
-  background warm-openclaw bash -c 'python - <<"EOF" | while read -r app node; do scripts/openclaw_bundle.sh "$app" "$node" >/dev/null || exit 1; done
-import ast, pathlib
-tree = ast.parse(pathlib.Path("tests/integration/test_openclaw_real.py").read_text())
-node_for = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
-                and any(getattr(t, "id", "") == "NODE_FOR" for t in n.targets))
-print("\n".join(f"{app} {node}" for app, node in node_for.items()))
-EOF'
+  background warm-openclaw warm_openclaw
   warm+=(warm-openclaw)
 fi
 beside=""
@@ -84,7 +80,7 @@ want yamllint && run yamllint yamllint --strict .
 want ansible-lint && run ansible-lint ansible-lint --offline --profile production
 want sanity && run sanity scripts/sanity.sh
 want unit && run unit pytest -q tests/unit --junitxml=.build/reports/unit.xml
-[ -n "${beside}" ] && background molecule-rest env MOLECULE_SCENARIOS="$(rest_scenarios)" MOLECULE_COUNTS=rest scripts/molecule.sh
+[ -n "${beside}" ] && background molecule-rest env MOLECULE_SKIP="${FLEET}" MOLECULE_COUNTS=rest scripts/molecule.sh
 # The OpenShell host-service line tests (each brings up its own stand-in host, world and networks named
 # agentsec-h5-<random id>-..., tests/integration/_openshell_host_env.py) are mostly waits on Docker: they run as a
 # second pytest process in the background beside the rest of the integration tests.
