@@ -68,12 +68,11 @@ def install_gateway(host, line, work):
 
 
 def create_sandbox(host, line):
-    if line == "openshell_0_1":  # the 0.1.x stand-in has no connect broker: the workload has no network to police
-        E.put_file(host, "/tmp/lab-policy.yaml", json.dumps(host.world.policy(network_policies={})))
-        host.openshell("sandbox", "create", "--name", SANDBOX, "--policy", "/tmp/lab-policy.yaml")
-    else:
-        E.put_file(host, "/tmp/lab-policy.yaml", json.dumps(host.world.policy()))
-        host.openshell("sandbox", "create", "--name", SANDBOX, "--policy", "/tmp/lab-policy.yaml", "--from", E.IMAGE)
+    # the 0.1.x stand-in has no connect broker: its workload has no network to police, and it runs the default image
+    v01 = line == "openshell_0_1"
+    E.put_file(host, "/tmp/lab-policy.yaml", json.dumps(host.world.policy(**({"network_policies": {}} if v01 else {}))))
+    host.openshell("sandbox", "create", "--name", SANDBOX, "--policy", "/tmp/lab-policy.yaml",
+                   *([] if v01 else ["--from", E.IMAGE]))
 
 
 def inventory(host, line, work):
