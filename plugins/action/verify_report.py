@@ -18,6 +18,7 @@ from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify
 
 ARGUMENT_SPEC = {
     "result_var": {"type": "str", "required": True},
+    "connection_var": {"type": "str"},
     "report_dir": {"type": "path", "required": True},
     "hosts": {"type": "list", "elements": "str"},
     "fail_on": {"type": "str", "default": "high", "choices": ["none", "high", "any"]},
@@ -99,6 +100,16 @@ def registered(hostvars, host, name):
     return variables[name] if name in variables else {}
 
 
+def outcome(hostvars, host, result_var, connection_var):
+    """The result to report for `host`: what it registered in `result_var`, unless its earlier task registered in
+    `connection_var` found the host unreachable (the probes were then skipped, and the reason is that task's)."""
+    if connection_var:
+        connection = registered(hostvars, host, connection_var)
+        if isinstance(connection, dict) and connection.get("unreachable"):
+            return connection
+    return registered(hostvars, host, result_var)
+
+
 def lines(text):
     return text.rstrip("\n").splitlines()
 
@@ -116,7 +127,8 @@ class ActionModule(ActionBase):
         hosts = args["hosts"] if args["hosts"] is not None else list(task_vars.get("ansible_play_hosts_all") or [host])
         batch = list(task_vars.get("ansible_play_batch") or [host])
         check_mode = bool(self._task.check_mode)
-        own = task_vars.get(args["result_var"])
+        hostvars = task_vars.get("hostvars") or {}
+        own = outcome({host: task_vars}, host, args["result_var"], args["connection_var"]) or None
         report_dir = args["report_dir"]
 
         why = ensure_dir(report_dir)  # on every host, so a directory that cannot be written fails each of them
@@ -126,7 +138,7 @@ class ActionModule(ActionBase):
         result["changed"] = False  # a report is the controller's record of this run, not a change to any host
         result["tables"] = lines(R.verify_text(R.verify_flatten({host: own or {}})))
         if batch and host == batch[0]:
-            fleet = R.verify_flatten({h: registered(task_vars.get("hostvars") or {}, h, args["result_var"]) for h in hosts})
+            fleet = R.verify_flatten({h: outcome(hostvars, h, args["result_var"], args["connection_var"]) for h in hosts})
             try:
                 result["reports"] = write_reports(report_dir, fleet)
             except OSError as exc:

@@ -36,6 +36,13 @@ options:
       - Hosts without the variable are reported as having no result.
     type: str
     required: true
+  connection_var:
+    description:
+      - Name of the variable each host registered an earlier task's result in, a task run with C(ignore_unreachable)
+        (role verify - the fact-gathering task its target needs).
+      - A host whose result there is unreachable is reported unreachable with that task's message, whatever
+        O(result_var) holds (the probes were skipped). Omitted, only O(result_var) is read.
+    type: str
   report_dir:
     description:
       - Directory on the controller for C(verify.json), C(verify.junit.xml), C(verify.sarif) and C(verify.txt).

@@ -164,3 +164,35 @@ def test_the_canary_is_verified_alone_into_the_report_dir_and_its_failure_stops_
     assert list(report["hosts"]) == ["h2"], report
     assert sorted(p.name for p in (reports / "canary").iterdir()) == ["verify.json", "verify.junit.xml", "verify.sarif", "verify.txt"]
     assert not (reports / "fleet").exists()
+
+
+def _closed_loopback_port():
+    """A loopback TCP port nothing listens on (bound, then released): ssh to it is refused at once."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.oracle("ansible-core")
+@pytest.mark.parametrize("down", [("h1", "h2", "h3"), ("h1",)], ids=["every-host-down", "one-host-down"])
+def test_verify_reports_hosts_unreachable_before_the_role(fleet, down):
+    """The openshell_k3s target has per-platform values, so verify.yml reads facts before the role; a host whose
+    connection fails there must still be in the reports as unreachable and fail - also when no host is reachable
+    (before the fix: no report at all, only ansible-playbook's exit code)."""
+    reports = fleet / "reports"
+    inventory = yaml.safe_load((fleet / "hosts.yml").read_text())
+    group = inventory["all"]["children"]["nemoclaw_hosts"]
+    group["vars"]["nemoclaw_target"] = "openshell_k3s"
+    port = _closed_loopback_port()
+    for host in down:
+        group["hosts"][host] = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": port,
+                                "ansible_ssh_common_args": "-o BatchMode=yes -o ConnectTimeout=5"}
+    (fleet / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    rc, _out = site(fleet, playbook=ROOT / "playbooks" / "verify.yml", nemoclaw_verify_report_dir=str(reports))
+    assert rc != 0
+    report = json.loads((reports / "verify.json").read_text())
+    assert sorted(report["hosts"]) == list(HOSTS), report
+    for host in down:
+        text = json.dumps(report["hosts"][host])
+        assert "unreachable" in text.lower() and str(port) in text, (host, text[:2000])

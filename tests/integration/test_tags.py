@@ -79,6 +79,8 @@ FILE_PHASE = {
     ("openshell_service", "tasks/absent.yml"): "openshell_absent",
     ("nemoclaw_onboard", "tasks/current.yml"): "nemoclaw_onboard",
     ("verify", "tasks/main.yml"): "verify",
+    ("verify", "tasks/facts.yml"): "verify",
+    ("verify", "tasks/report.yml"): "verify",
 }
 TASK_PHASE = {
     ("prerequisites", "Gather the platform facts the role dispatches on"): "check",

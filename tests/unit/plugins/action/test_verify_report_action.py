@@ -166,7 +166,13 @@ def run_verify(tmp_path, hosts, *args, report_dir=None, playbook=ROOT / "playboo
         doc = json.loads(proc.stdout[proc.stdout.index("{"):])
     except ValueError:
         pytest.fail(f"no JSON from ansible-playbook (rc {proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
-    tasks = {t["task"]["name"]: t["hosts"] for play in doc["plays"] for t in play["tasks"]}
+    tasks = {}  # the report task is in the play twice (the role's end, and alone for unreachable hosts): merge the
+    for play in doc["plays"]:  # hosts that ran it, skipped ones only where nothing else ran
+        for t in play["tasks"]:
+            merged = tasks.setdefault(t["task"]["name"], {})
+            for host, res in t["hosts"].items():
+                if host not in merged or merged[host].get("skipped"):
+                    merged[host] = res
     report = tasks.get("agentsec.nemoclaw.verify : Write the reports on the controller, show the tables and the fleet summary, "
                        "apply the failure threshold")
     assert report is not None, f"the report task did not run: {list(tasks)} {proc.stderr[-2000:]}"
