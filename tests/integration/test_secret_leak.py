@@ -109,6 +109,11 @@ def world(tmp_path_factory):
     (home / ".local/bin").mkdir(parents=True)
     for tool in ("openshell", "docker"):
         os.symlink(gaps, home / ".local/bin" / tool)
+    # openshell_cluster runs `docker` with its own PATH (install dir first, then the system's): the docker stand-in goes
+    # into the install dir, so the role never sees this machine's real engine - where a lab gateway container named
+    # openshell-cluster-lab (make lab, or another test) made it skip `gateway start` (CI failure 2026-12-02)
+    (tmp / "osbin").mkdir()
+    os.symlink(STANDINS / "bin" / "docker", tmp / "osbin" / "docker")
     env.update(OPENSHELL_GAPS_OPENSHELL=str(tmp / "osbin" / "openshell"), OPENSHELL_GAPS_DOCKER=str(STANDINS / "bin" / "docker"),
                AGENTSEC_STANDIN_TIME_SCALE="0.01")
     (tmp / "site.yml").write_text(PLAYBOOK.format(www=www, home=home, osbin=tmp / "osbin"))
