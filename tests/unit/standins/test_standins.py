@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import random
 import re
 import shlex
 import shutil
@@ -53,10 +54,38 @@ def _as_nobody() -> dict:
     return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
 
 
+def _ephemeral_range() -> tuple:
+    """The ports the kernel hands out itself (bind to port 0, and the source port of every connect())."""
+    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    return int(low), int(high)
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on every address, below the kernel's ephemeral range. A port from bind(0) is in that range, and
+    until the stand-in binds it (seconds later, onboarding step 3) any process's connect() may take it as its source
+    port: the Ollama auth proxy then cannot listen, and onboarding fails with "containers cannot reach the auth proxy"
+    (CI, 2026-12-02, with molecule running beside the unit tests). Below the range only an explicit bind collides."""
+    low = _ephemeral_range()[0]
+    rng = random.Random()
+    for _attempt in range(200):
+        port = rng.randrange(10000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in 10000-{low - 1}")
+
+
+@pytest.mark.oracle("kernel")
+def test_free_ports_are_outside_the_kernels_ephemeral_range():
+    low, high = _ephemeral_range()
+    ports = {_free_port() for _ in range(50)}
+    assert all(10000 <= port < low for port in ports), (sorted(ports), low, high)
+    for port in ports:  # still free: a listener can have it
+        with socket.socket() as s:
+            s.bind(("0.0.0.0", port))
 
 
 class World:
