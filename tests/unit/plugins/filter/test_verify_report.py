@@ -179,7 +179,7 @@ def run_role_block(tmp_path, tasks_file, block_name, play_vars, host_vars):
 def test_the_verify_roles_report_files_read_back(tmp_path):
     """roles/verify's own report block, templated and written by ansible-core; then every file read by a consumer."""
     out = tmp_path / "reports"
-    run_role_block(tmp_path, "roles/verify/tasks/main.yml", "Write the reports on the controller",
+    run_role_block(tmp_path, "roles/verify/tasks/report.yml", "Write the reports on the controller",
                    {"verify_report_dir": str(out), "verify_fail_on": "none", "verify_fail_on_error": False},
                    {h: {"__verify_result": r} for h, r in HOST_RESULTS.items()})
     flat = R.verify_flatten(HOST_RESULTS)
