@@ -81,7 +81,7 @@ def _free_port() -> int:
 @pytest.mark.oracle("kernel")
 def test_free_ports_are_outside_the_kernels_ephemeral_range():
     low, high = _ephemeral_range()
-    ports = {_free_port() for _ in range(50)}
+    ports = {_free_port() for _attempt in range(50)}
     assert all(10000 <= port < low for port in ports), (sorted(ports), low, high)
     for port in ports:  # still free: a listener can have it
         with socket.socket() as s:
