@@ -15,7 +15,7 @@ def _failures(root):
             bad = case.find(kind)
             if bad is not None:
                 message = (bad.get("message") or bad.text or "").strip().splitlines()
-                yield f"{case.get('classname', '')}::{case.get('name', '')}", kind, (message[0] if message else "")[:200]
+                yield f"{case.get('classname', '')}::{case.get('name', '')}", kind, (message[0] if message else "")[:500]
 
 
 def main(report_dir: str) -> int:

@@ -30,6 +30,12 @@ def statuses(path):
     return {f["id"]: (f["status"], bool(f.get("residual"))) for f in host["findings"]}
 
 
+def observed(path, cid):
+    """What the probe saw, for a failure message (CI keeps only its first line)."""
+    (_name, host), = json.loads(path.read_text())["hosts"].items()
+    return json.dumps([f.get("observed") for f in host["findings"] if f["id"] == cid])[:300]
+
+
 @pytest.mark.parametrize("line", sorted(FIXED))
 def test_harden_playbook_on_the_line(line):
     proc = subprocess.run([sys.executable, str(E.ROOT / "scripts/lab_line.py"), line], capture_output=True, text=True,
@@ -40,10 +46,11 @@ def test_harden_playbook_on_the_line(line):
     reports = E.ROOT / "reports" / f"lab-{line}"
     before, after = statuses(reports / "before/verify.json"), statuses(reports / "after/verify.json")
     for cid in FIXED[line]:
-        assert before[cid] == ("fail", False), (cid, before.get(cid))
-        assert after[cid] == ("pass", False), (cid, after.get(cid))
+        assert before[cid] == ("fail", False), (cid, before.get(cid), observed(reports / "before/verify.json", cid))
+        assert after[cid] == ("pass", False), (cid, after.get(cid), observed(reports / "after/verify.json", cid))
     # after hardening nothing fails that is not a declared residual of the line, and the residuals did not change
-    assert [c for c, (st, residual) in after.items() if st in ("fail", "error") and not residual] == []
+    bad = [c for c, (st, residual) in after.items() if st in ("fail", "error") and not residual]
+    assert bad == [], [(c, observed(reports / "after/verify.json", c)) for c in bad]
     assert {c for c, (_st, r) in before.items() if r} == {c for c, (_st, r) in after.items() if r}
     # everything it created is gone again
     left = E.docker("ps", "-aq", "--filter", f"name={E.PREFIX}-lab").stdout.split()

@@ -270,7 +270,22 @@ def known_cause(case, r):
                 "(hardening_seccomp_allow_netlink_protocols: [NETLINK_ROUTE])")
     if "unable to open database file" in text:
         return f"[{case}] SQLite could not open its temp file: /var/tmp is a tmpfs but not in hardening_landlock_rw"
-    return f"[{case}] see the driver output below"
+    return f"[{case}] {run_summary(r)}; the driver output is below"
+
+
+def _last_line(text):
+    lines = [ln.strip() for ln in str(text or "").splitlines() if ln.strip()]
+    return lines[-1][:120] if lines else "-"
+
+
+def run_summary(r):
+    """The facts of one run on one line: CI keeps only the first line of a failure's message (scripts/count_results.py)."""
+    agent = r.get("agent") or {}
+    answers = [q.get("answer") for q in r.get("model_requests") or []]
+    return (f"gateway {'live' if r.get('gateway_healthy') else 'NOT live'} after {r.get('gateway_seconds')}s "
+            f"(exit {r.get('gateway_exit')}); agent rc {agent.get('rc', '-')} after {agent.get('seconds', '-')}s; "
+            f"model answers {answers}; agent stderr: {_last_line(agent.get('stderr'))}; "
+            f"gateway log: {_last_line(r.get('gateway_log'))}; total {r.get('total_seconds')}s")
 
 
 @pytest.mark.parametrize(("version", "case"), TURN_CASES)
