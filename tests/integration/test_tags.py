@@ -59,6 +59,7 @@ FILE_PHASE = {
     ("openshell_cluster", "tasks/legacy_k3s.yml"): "openshell_gateway",
     ("openshell_cluster", "tasks/absent.yml"): "openshell_absent",
     ("nemoclaw_onboard", "tasks/validate.yml"): "check",
+    ("nemoclaw_onboard", "tasks/validate_current.yml"): "check",
     ("nemoclaw_onboard", "tasks/main.yml"): "nemoclaw_onboard",
     ("nemoclaw_onboard", "tasks/install.yml"): "nemoclaw_install",
     ("nemoclaw_onboard", "tasks/ollama_proxy.yml"): "nemoclaw_ollama_proxy",
