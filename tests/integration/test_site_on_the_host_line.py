@@ -42,9 +42,23 @@ def site_vars(host, reports):
             "nemoclaw_onboard_provider": "ollama", "nemoclaw_onboard_model": "nemotron-3-nano:30b",
             "nemoclaw_onboard_policy_presets": ["pypi"], "nemoclaw_onboard_accept_third_party_software": True,
             "nemoclaw_onboard_from_image": E.IMAGE, "nemoclaw_onboard_nemoclaw_bin": "/home/studio/.local/bin/nemoclaw",
-            "nemoclaw_onboard_path": ["/opt/standins/node/bin", "/usr/bin", "/bin"],
+            # the stand-in Node.js first; on a Mac the Homebrew prefix carries the openshell CLI
+            "nemoclaw_onboard_path": [*(["/opt/homebrew/bin"] if host.flavour == "mac" else []), "/opt/standins/node/bin",
+                                      "/usr/bin", "/bin"],
             "hardening_policy_recreate": True, "hardening_policy_images": {SANDBOX: E.IMAGE},
             "hardening_ollama_firewall_enabled": False}
+
+
+def site_book(tmp_path, host):
+    """site.yml itself on Linux; on the Mac-playing host, one play first that reports macOS facts (as molecule's
+    fleet_macos converge does), then site.yml."""
+    if host.flavour == "linux":
+        return SITE
+    book = tmp_path / "site-mac.yml"
+    book.write_text(json.dumps([{"name": "Present the container as a Mac Studio", "hosts": "nemoclaw_hosts",
+                                 "gather_facts": True, "tasks": [{"name": "macOS facts", "macsim_facts": {}}]},
+                                {"ansible.builtin.import_playbook": str(SITE)}]))
+    return book
 
 
 def run_site(tmp_path, host, extra, check=False):
@@ -52,8 +66,9 @@ def run_site(tmp_path, host, extra, check=False):
         "ansible_connection": "community.docker.docker", "ansible_host": host.name, "ansible_user": "studio",
         "ansible_python_interpreter": "/usr/bin/python3", "ansible_pipelining": True}}}}}}
     (tmp_path / "inventory.json").write_text(json.dumps(inv))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "t"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    cmd = ["ansible-playbook", "-i", str(tmp_path / "inventory.json"), str(SITE), "-e", json.dumps(extra)]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "t"), ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+               ANSIBLE_LIBRARY=str(E.MACSIM))
+    cmd = ["ansible-playbook", "-i", str(tmp_path / "inventory.json"), str(site_book(tmp_path, host)), "-e", json.dumps(extra)]
     proc = subprocess.run(cmd + (["--check"] if check else []), env=env, capture_output=True, text=True, cwd=tmp_path,
                           timeout=1200, check=False)
     return proc.returncode, proc.stdout + proc.stderr
@@ -70,9 +85,14 @@ def findings(report_dir):
     return {f["id"]: f["status"] for f in entry["findings"]}
 
 
-def test_site_on_the_openshell_host_line(tmp_path):
-    with E.stand_in("linux", versions=("0.0.116",), world=False) as host:
+@pytest.mark.parametrize("flavour", ["linux", "mac"])
+def test_site_on_the_openshell_host_line(tmp_path, flavour):
+    with E.stand_in(flavour, versions=("0.0.116",), world=False) as host:
         host.user("sh", "-c", "mkdir -p ~/.local/bin && ln -s /opt/standins/nemoclaw-repo-0.0.13x/bin/nemoclaw ~/.local/bin/nemoclaw")
+        if flavour == "mac":  # the tools macOS ships, where macOS has them (as molecule/fleet_macos/prepare.yml does)
+            host.root("sh", "-c", "for t in xcode-select softwareupdate; do ln -sf /opt/standins/bin/$t /usr/local/sbin/$t; done; "
+                      # Docker Desktop links its CLI there (the engine is the machine's, behind Docker Desktop's socket path)
+                      "ln -sf /usr/bin/docker /usr/local/bin/docker")
         reports = tmp_path / "reports"
         extra = site_vars(host, reports)
 
