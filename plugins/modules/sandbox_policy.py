@@ -120,6 +120,10 @@ changed:
   description: Whether any sandbox changed (or would, in check mode).
   returned: always
   type: bool
+skipped_reason:
+  description: In check mode only, why no sandbox could be read (no CLI or no gateway yet, as on a fresh host).
+  returned: when the gateway could not list its sandboxes in check mode
+  type: str
 """
 
 import json
@@ -149,6 +153,15 @@ class Cli:
         except ValueError:
             self.module.fail_json(msg=f"`openshell {' '.join(args)}` printed no JSON: {out[:300]!r}")
         return None
+
+    def unreachable(self):
+        """Why the gateway cannot list its sandboxes (the CLI not installed, the gateway not answering), or None."""
+        try:
+            rc, out, err = self.module.run_command([self.binary, "sandbox", "list", "--output", "json"],
+                                                   environ_update=self.env, handle_exceptions=False)
+        except OSError as exc:
+            return f"{self.binary}: {exc.strerror}"
+        return None if rc == 0 else f"`openshell sandbox list` exited {rc}: {(err or out).strip()[-300:]}"
 
     def sandboxes(self):
         return [s["name"] for s in self.json("sandbox", "list", "--output", "json")]
@@ -245,6 +258,14 @@ def main():
     if not 0 < params["wait_timeout"] <= 3600:
         module.fail_json(msg=f"wait_timeout {params['wait_timeout']} must be between 1 and 3600 seconds")
     cli = Cli(module, params["openshell"], params["environment"])
+    if module.check_mode:
+        # check mode on a fresh host: the roles before this one only simulated installing the gateway, so there is no
+        # sandbox to read yet; say so (a real run fails here, with the same reason, if the gateway is still missing)
+        problem = cli.unreachable()
+        if problem:
+            module.warn(f"no gateway to read the sandboxes from ({problem}); in check mode that is expected before the "
+                        "gateway is installed, a real run refuses it")
+            module.exit_json(changed=False, sandboxes={}, skipped_reason=problem)
     present = cli.sandboxes()
     names = params["sandboxes"] or present
     missing = [n for n in names if n not in present]

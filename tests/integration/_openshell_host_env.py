@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "roles/lab/files/openshell-host"
@@ -120,25 +119,8 @@ class Host:
             mounts += ["-v", f"{self.world.dir}/ca.crt:/etc/h5-world-ca.crt:ro"]
         docker("run", "-d", "--name", self.name, "--hostname", self.name, "--label", f"agentsec.h5.test={self.ident}",
                *mounts, IMAGE, "sleep", "infinity")
-        setup = [f"groupadd -g {gid} dockerhost 2>/dev/null || true", f"usermod -aG {gid} studio",
-                 "mkdir -p /var/lib/agentsec-standins && chmod 777 /var/lib/agentsec-standins"]
-        if self.flavour == "linux":
-            setup += ["ln -sf /opt/standins/systemd/bin/systemctl /usr/local/bin/systemctl",
-                      "ln -sf /opt/standins/systemd/bin/loginctl /usr/local/bin/loginctl"]
-        else:
-            setup += ["mkdir -p /opt/homebrew/bin /opt/homebrew/Library/Taps /opt/homebrew/Cellar /opt/homebrew/opt "
-                      "/opt/homebrew/var && chown -R studio:studio /opt/homebrew",
-                      "ln -sf /opt/standins/homebrew/bin/brew /opt/homebrew/bin/brew",
-                      "ln -sf /opt/standins/bin/launchctl /usr/local/bin/launchctl",
-                      f"chown studio:studio {self.home}/.docker {self.home}/.docker/run"]
-        self.root("sh", "-c", " && ".join(setup))
-        docker("exec", "-d", "-u", "nobody", self.name, "python3", "-m", "http.server", "8765", "--bind", "127.0.0.1",
-               "--directory", "/srv/release")
-        for _attempt in range(50):
-            if self.root("sh", "-c", "python3 -c \"import urllib.request;urllib.request.urlopen('http://127.0.0.1:8765/')\"",
-                         check=False).returncode == 0:
-                break
-            time.sleep(0.1)
+        # the host's own set-up (users, stand-in service managers, the release mirror): shared with molecule/host_line
+        self.root("/opt/standins/host-setup.sh", self.flavour, str(gid))
 
     def root(self, *argv, check=True, timeout=300, data=None):
         return docker("exec", "-i", self.name, *argv, check=check, timeout=timeout, input=data)

@@ -3,7 +3,8 @@ nemoclaw_current) reads the host probe, the registry and the onboarding events a
 container, a provider and an inference route in the gateway, the presets applied with `policy set --wait`), leaves a
 matching sandbox alone, plans in check mode, and removes only its sandbox. The stand-in NemoClaw
 (tests/standins/nemoclaw-repo-0.0.13x) checks Node.js >= 22.19 and the exact OpenShell pin like the real one; a host
-whose Node is too old is refused from `nemoclaw host probe --json` before anything is created."""
+whose Node is too old is refused from `nemoclaw host probe --json` before anything is created (check mode plans it
+and warns)."""
 from __future__ import annotations
 
 import json
@@ -66,6 +67,12 @@ def test_old_node_refused_by_the_host_probe(host, tmp_path):
     rc, out = E.playbook(tmp_path, host, CURRENT, onboard_vars(nemoclaw_onboard_sandbox_name="second"),
                          environment={"AGENTSEC_STANDIN_NODE_VERSION": "v22.16.0"})
     assert rc != 0 and "incompatible" in out and "Node.js >= 22.19.0 required (found v22.16.0)" in out, out[-3000:]
+    assert json.loads(host.openshell("sandbox", "list", "--output", "json").stdout) == []
+    # check mode cannot tell a host the earlier roles only simulated from one that stays unsupported: it plans the
+    # onboarding and warns with the probe's words (site.yml --check on a fresh host), the real run above refuses it
+    rc, out = E.playbook(tmp_path, host, CURRENT, onboard_vars(nemoclaw_onboard_sandbox_name="second"), check=True,
+                         environment={"AGENTSEC_STANDIN_NODE_VERSION": "v22.16.0"})
+    assert rc == 0 and "incompatible" in out and "a real run refuses it" in out and len(E.changed_tasks(out)) == 1, out[-3000:]
     assert json.loads(host.openshell("sandbox", "list", "--output", "json").stdout) == []
 
 

@@ -1,0 +1,1 @@
+../../fleet_macos/library/macsim_facts.py
