@@ -9,6 +9,8 @@ import os
 import secrets
 import shutil
 import signal
+import socket
+import time
 from pathlib import Path
 
 from lib import runner as R
@@ -114,6 +116,26 @@ def _kill(pid: int) -> None:
         pass
 
 
+def listening_within_upstream_grace() -> None:
+    """stand-in only. Upstream gives the proxy its full 1 s before anything connects to it (onboard.ts:1904-1925); a
+    scaled sleep (AGENTSEC_STANDIN_TIME_SCALE < 1, the tests) cuts that to milliseconds, and on a loaded machine node
+    was not listening yet when the container probe came (CI 2026-12-03: "containers cannot reach the auth proxy").
+    So with scaled time, wait - never longer than upstream's unscaled second - until the port accepts a connection
+    on loopback. Unscaled runs keep upstream's timing exactly."""
+    try:
+        if float(os.environ.get("AGENTSEC_STANDIN_TIME_SCALE", "1")) >= 1:
+            return
+    except ValueError:  # runner.sleep reads a bad value as 1 (upstream's timing)
+        return
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            probe.settimeout(0.1)
+            if probe.connect_ex(("127.0.0.1", R.ollama_proxy_port())) == 0:
+                return
+        time.sleep(0.02)
+
+
 def start() -> bool:
     """onboard.ts:1904-1925: a fresh 24-byte hex token (kept in memory until the provider is confirmed)."""
     kill_stale()
@@ -121,6 +143,7 @@ def start() -> bool:
     _TOKEN_IN_MEMORY[:] = [token]
     pid = spawn(token)
     R.sleep(1)
+    listening_within_upstream_grace()
     if not is_proxy_process(pid):
         port = R.ollama_proxy_port()
         R.err(f"  Error: Ollama auth proxy failed to start on :{port}",
