@@ -190,15 +190,16 @@ def main():
         module.exit_json(changed=True, action="remove", reason="registered")
     rc, out, _err = run(module, [p["nemoclaw_bin"], "host", "probe", "--json"], env)
     status, problems, probe = N.probe_verdict(rc, out)
-    if status != "supported" and module.check_mode:
-        # check mode on a host the earlier roles only simulated (no OpenShell CLI or gateway yet): the real run installs
-        # them first, so this is what would be done, and the real run still refuses a host that stays unsupported
-        module.warn(f"`nemoclaw host probe` says this host is {status} ({'; '.join(problems) or 'the gateway does not answer'});"
-                    " in check mode that is expected before the gateway is installed, a real run refuses it")
-        module.exit_json(changed=entry is None, action="onboard" if entry is None else "none",
-                         reason=f"host probe {status} in check mode", probe=probe, sandbox=entry or {})
     if status != "supported":
-        module.fail_json(msg=f"`nemoclaw host probe` says this host is {status}: {'; '.join(problems) or 'the gateway does not answer'}"
+        why = "; ".join(problems) or "the gateway does not answer"
+        if module.check_mode:
+            # check mode on a host the earlier roles only simulated (no OpenShell CLI or gateway yet): the real run
+            # installs them first, so this is what would be done, and the real run still refuses a host that stays so
+            module.warn(f"`nemoclaw host probe` says this host is {status} ({why}); in check mode that is expected before "
+                        "the gateway is installed, a real run refuses it")
+            module.exit_json(changed=entry is None, action="onboard" if entry is None else "none",
+                             reason=f"host probe {status} in check mode", probe=probe, sandbox=entry or {})
+        module.fail_json(msg=f"`nemoclaw host probe` says this host is {status}: {why}"
                              " - fix that before onboarding (role openshell_service runs the gateway)", probe=probe)
     wanted = {"provider": N.PROVIDER_NAMES.get(p["provider"], p["provider"]), "model": p["model"] or None,
               "policies": p["policy_presets"]}

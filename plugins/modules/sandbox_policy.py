@@ -154,14 +154,19 @@ class Cli:
             self.module.fail_json(msg=f"`openshell {' '.join(args)}` printed no JSON: {out[:300]!r}")
         return None
 
-    def unreachable(self):
-        """Why the gateway cannot list its sandboxes (the CLI not installed, the gateway not answering), or None."""
+    def sandboxes_or_problem(self):
+        """(names, None), or (None, why) when the gateway cannot list its sandboxes (no CLI, no gateway answering)."""
         try:
             rc, out, err = self.module.run_command([self.binary, "sandbox", "list", "--output", "json"],
                                                    environ_update=self.env, handle_exceptions=False)
         except OSError as exc:
-            return f"{self.binary}: {exc.strerror}"
-        return None if rc == 0 else f"`openshell sandbox list` exited {rc}: {(err or out).strip()[-300:]}"
+            return None, f"{self.binary}: {exc.strerror}"
+        if rc != 0:
+            return None, f"`openshell sandbox list` exited {rc}: {(err or out).strip()[-300:]}"
+        try:
+            return [s["name"] for s in json.loads(out)], None
+        except (ValueError, TypeError, KeyError):
+            return None, f"`openshell sandbox list --output json` printed no sandbox list: {out[:300]!r}"
 
     def sandboxes(self):
         return [s["name"] for s in self.json("sandbox", "list", "--output", "json")]
@@ -261,12 +266,13 @@ def main():
     if module.check_mode:
         # check mode on a fresh host: the roles before this one only simulated installing the gateway, so there is no
         # sandbox to read yet; say so (a real run fails here, with the same reason, if the gateway is still missing)
-        problem = cli.unreachable()
+        present, problem = cli.sandboxes_or_problem()
         if problem:
             module.warn(f"no gateway to read the sandboxes from ({problem}); in check mode that is expected before the "
                         "gateway is installed, a real run refuses it")
             module.exit_json(changed=False, sandboxes={}, skipped_reason=problem)
-    present = cli.sandboxes()
+    else:
+        present = cli.sandboxes()
     names = params["sandboxes"] or present
     missing = [n for n in names if n not in present]
     if missing and params["state"] == "present":

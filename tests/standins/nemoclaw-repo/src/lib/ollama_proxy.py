@@ -122,10 +122,7 @@ def listening_within_upstream_grace() -> None:
     was not listening yet when the container probe came (CI 2026-12-03: "containers cannot reach the auth proxy").
     So with scaled time, wait - never longer than upstream's unscaled second - until the port accepts a connection
     on loopback. Unscaled runs keep upstream's timing exactly."""
-    try:
-        if float(os.environ.get("AGENTSEC_STANDIN_TIME_SCALE", "1")) >= 1:
-            return
-    except ValueError:  # runner.sleep reads a bad value as 1 (upstream's timing)
+    if R.time_scale() >= 1:
         return
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:

@@ -65,11 +65,15 @@ def step(n: int, total: int, msg: str) -> None:
 def sleep(seconds: float) -> None:
     """Upstream's sleep(seconds) (src/lib/onboard.ts:2207). stand-in: scaled by AGENTSEC_STANDIN_TIME_SCALE
     (default 1 = upstream's timing) so tests need not wait out the real 2-5 s polls."""
+    time.sleep(max(0.0, seconds * time_scale()))
+
+
+def time_scale() -> float:
+    """stand-in only: AGENTSEC_STANDIN_TIME_SCALE (1 = upstream's timing; a bad value reads as 1)."""
     try:
-        scale = float(os.environ.get("AGENTSEC_STANDIN_TIME_SCALE", "1"))
+        return float(os.environ.get("AGENTSEC_STANDIN_TIME_SCALE", "1"))
     except ValueError:
-        scale = 1.0
-    time.sleep(max(0.0, seconds * scale))
+        return 1.0
 
 
 def env_int(name: str, fallback: int) -> int:
