@@ -68,9 +68,11 @@ def install_gateway(host, line, work):
 
 
 def create_sandbox(host, line):
-    # the 0.1.x stand-in has no connect broker: its workload has no network to police, and it runs the default image
+    # the 0.1.x stand-in has no connect broker (its workload has no network to police) and runs the default image; the
+    # policy still carries the lab's L7 rule, audited by default, which the gateway's policy shows and the hardening
+    # enforces (L4.l7_policy_enforced)
     v01 = line == "openshell_0_1"
-    E.put_file(host, "/tmp/lab-policy.yaml", json.dumps(host.world.policy(**({"network_policies": {}} if v01 else {}))))
+    E.put_file(host, "/tmp/lab-policy.yaml", json.dumps(host.world.policy()))
     host.openshell("sandbox", "create", "--name", SANDBOX, "--policy", "/tmp/lab-policy.yaml",
                    *([] if v01 else ["--from", E.IMAGE]))
 

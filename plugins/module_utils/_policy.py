@@ -19,6 +19,7 @@ Mac's /usr/bin/python3) have no YAML library.
 
 from __future__ import annotations
 
+import json
 import re
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_]*):(?: +(?P<value>.*))?$")
@@ -52,6 +53,59 @@ def policy_yaml(output):
         if line.strip() == "---":
             return "\n".join(lines[i + 1:])
     return None
+
+
+def policy_json(output):
+    """`policy get <sandbox> --full --output json` (the host-service lines' sandbox.policy) -> (policy, revision) where
+    revision is {version, hash, status}; None when the sandbox has no policy revision (the CLI then prints nothing on
+    stdout). The JSON object is run.rs @v0.0.111 L6505-6569 (scope, sandbox, version, hash, status, active_version,
+    policy); on 0.0.116/0.1.x it is unverified and the canary checks it."""
+    if not output.strip():
+        return None
+    try:
+        doc = json.loads(output)
+    except ValueError as exc:
+        raise PolicyError(f"`policy get --output json` printed no JSON ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("policy"), dict):
+        raise PolicyError("`policy get --full --output json` has no policy object (was --full given?)")
+    return doc["policy"], {k: doc.get(k) for k in ("version", "hash", "status")}
+
+
+def filesystem_from(policy):
+    """filesystem_policy() of a parsed policy (the JSON form): {include_workdir, read_only, read_write} or None."""
+    fs = policy.get("filesystem_policy")
+    if fs is None:
+        return None
+    if not isinstance(fs, dict):
+        raise PolicyError("filesystem_policy is not a mapping")
+    out = {"include_workdir": bool(fs.get("include_workdir", False)), "read_only": [], "read_write": []}
+    for key in ("read_only", "read_write"):
+        for path in fs.get(key) or []:
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise PolicyError(f"filesystem_policy.{key}: {path!r} is not an absolute path")
+            out[key].append(path)
+    return out
+
+
+def landlock_from(policy):
+    """landlock_compatibility() of a parsed policy: best_effort when absent (OpenShell's default)."""
+    value = (policy.get("landlock") or {}).get("compatibility") or "best_effort"
+    if value not in ("best_effort", "hard_requirement"):
+        raise PolicyError(f"landlock.compatibility {value!r} is neither best_effort nor hard_requirement")
+    return value
+
+
+def l7_endpoints(policy):
+    """Every endpoint with L7 rules (protocol rest or sql) as {rule, host, port, protocol, enforcement}; enforcement
+    `audit` when unset, OpenShell's default (openshell-policy @v0.0.111 NetworkEndpoint.enforcement; 0.1.x
+    schema.mdx@0b37da61): audit only logs what the rules would deny."""
+    out = []
+    for rule_name, rule in sorted((policy.get("network_policies") or {}).items()):
+        for ep in (rule or {}).get("endpoints") or []:
+            if isinstance(ep, dict) and ep.get("protocol") in ("rest", "sql"):
+                out.append({"rule": rule_name, "host": ep.get("host", ""), "port": ep.get("port"),
+                            "protocol": ep["protocol"], "enforcement": ep.get("enforcement") or "audit"})
+    return out
 
 
 def _top_block(text, name):

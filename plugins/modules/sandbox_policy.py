@@ -24,6 +24,7 @@ description:
 author: agentsec.nemoclaw contributors (@agentsec)
 extends_documentation_fragment:
   - agentsec.nemoclaw.attributes
+  - agentsec.nemoclaw.openshell_cli
 attributes:
   check_mode:
     support: full
@@ -34,14 +35,6 @@ attributes:
     details:
       - A second run with the same arguments submits nothing and re-creates nothing.
 options:
-  openshell:
-    description: The OpenShell CLI (the target contract's C(openshell.bin)).
-    type: str
-    default: openshell
-  environment:
-    description: Environment for the CLI (the target contract's C(openshell.environment)); nothing secret belongs here.
-    type: dict
-    default: {}
   sandboxes:
     description: Sandboxes to act on; empty means every sandbox C(openshell sandbox list -o json) shows.
     type: list
@@ -73,7 +66,9 @@ options:
     type: path
     required: true
   wait_timeout:
-    description: Seconds C(policy set --wait) waits for the sandbox to load a revision.
+    description:
+      - Seconds C(policy set --wait) waits for the sandbox to load a revision, and a re-creation waits for the
+        deleted sandbox to leave the gateway's list.
     type: int
     default: 60
 """
@@ -131,45 +126,12 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _openshell_cli as C
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_policy as P
 
 
-class Cli:
-    def __init__(self, module, binary, environment):
-        self.module, self.binary = module, binary
-        self.env = {k: str(v) for k, v in environment.items()}
-        self.env.setdefault("NO_COLOR", "1")
-
-    def run(self, *args, check=True):
-        rc, out, err = self.module.run_command([self.binary, *args], environ_update=self.env)
-        if check and rc != 0:
-            self.module.fail_json(msg=f"`openshell {' '.join(args)}` exited {rc}: {(err or out).strip()[-600:]}", rc=rc)
-        return rc, out, err
-
-    def json(self, *args):
-        _rc, out, _err = self.run(*args)
-        try:
-            return json.loads(out)
-        except ValueError:
-            self.module.fail_json(msg=f"`openshell {' '.join(args)}` printed no JSON: {out[:300]!r}")
-        return None
-
-    def sandboxes_or_problem(self):
-        """(names, None), or (None, why) when the gateway cannot list its sandboxes (no CLI, no gateway answering)."""
-        try:
-            rc, out, err = self.module.run_command([self.binary, "sandbox", "list", "--output", "json"],
-                                                   environ_update=self.env, handle_exceptions=False)
-        except OSError as exc:
-            return None, f"{self.binary}: {exc.strerror}"
-        if rc != 0:
-            return None, f"`openshell sandbox list` exited {rc}: {(err or out).strip()[-300:]}"
-        try:
-            return [s["name"] for s in json.loads(out)], None
-        except (ValueError, TypeError, KeyError):
-            return None, f"`openshell sandbox list --output json` printed no sandbox list: {out[:300]!r}"
-
-    def sandboxes(self):
-        return [s["name"] for s in self.json("sandbox", "list", "--output", "json")]
+class Cli(C.Cli):
+    """The shared CLI (module_utils/_openshell_cli) and what only the policy backend asks of it."""
 
     def policy(self, name):
         doc = self.json("policy", "get", name, "--full", "--output", "json")
@@ -193,10 +155,9 @@ class Cli:
             what = {1: "failed to load", 124: "did not load in time"}.get(rc, f"exited {rc}")
             self.module.fail_json(msg=f"sandbox {name!r}: the new policy revision {what}: {(err or out).strip()[-600:]}", rc=rc)
 
-    def recreate(self, name, image, policy):
-        self.run("sandbox", "delete", name)
-        rc, out, err = self.with_file(policy, lambda p: self.run("sandbox", "create", "--name", name, "--from", image,
-                                                                 "--policy", p, "--output", "json", check=False))
+    def recreate(self, name, image, policy, timeout):
+        self.delete(name, timeout)
+        rc, out, err = self.with_file(policy, lambda p: self.create(name, image, "--policy", p))
         if rc != 0:
             self.module.fail_json(msg=f"sandbox {name!r} could not be re-created with the hardened policy (it is deleted; "
                                       f"re-run with state=absent to restore it): {(err or out).strip()[-600:]}", rc=rc)
@@ -232,7 +193,7 @@ def apply(module, cli, name, current, wanted, params, report):
             module.fail_json(msg=f"sandbox {name!r}: {', '.join(plan['static'])} can only change by re-creating it; give its "
                                  f"image in images (name -> image reference) or set recreate=false")
         if not module.check_mode:
-            cli.recreate(name, image, wanted)
+            cli.recreate(name, image, wanted, params["wait_timeout"])
         report["recreated"], changed = True, True
     else:
         report["static_pending"] = plan["static"]
@@ -263,16 +224,9 @@ def main():
     if not 0 < params["wait_timeout"] <= 3600:
         module.fail_json(msg=f"wait_timeout {params['wait_timeout']} must be between 1 and 3600 seconds")
     cli = Cli(module, params["openshell"], params["environment"])
-    if module.check_mode:
-        # check mode on a fresh host: the roles before this one only simulated installing the gateway, so there is no
-        # sandbox to read yet; say so (a real run fails here, with the same reason, if the gateway is still missing)
-        present, problem = cli.sandboxes_or_problem()
-        if problem:
-            module.warn(f"no gateway to read the sandboxes from ({problem}); in check mode that is expected before the "
-                        "gateway is installed, a real run refuses it")
-            module.exit_json(changed=False, sandboxes={}, skipped_reason=problem)
-    else:
-        present = cli.sandboxes()
+    present, problem = cli.sandboxes_for_plan()
+    if problem:
+        module.exit_json(changed=False, sandboxes={}, skipped_reason=problem)
     names = params["sandboxes"] or present
     missing = [n for n in names if n not in present]
     if missing and params["state"] == "present":

@@ -379,15 +379,27 @@ def entry_module(extensions=()):
 
 
 def policy_params(params, name, env):
-    """Probe parameters from a sandbox's own policy: its writable directories and its read-only ones."""
+    """Probe parameters from a sandbox's own policy: its writable directories and its read-only ones, and for the
+    policy lines' extension what the gateway says about Landlock and the L7 rules. The policy command prints either
+    the JSON object of `policy get --full --output json` (host-service lines) or status lines, `---` and YAML."""
     argv = _sandbox_exec.expand(params["policy_command"], name)
-    text = _policy.policy_yaml(_sandbox_exec.host_command(argv, env, params["exec_timeout"], "the policy command"))
-    if text is None:
-        return {}
-    # read only where a check uses it (the policy lines' extension), so no other target depends on that block's form
-    found = ({"policy_landlock_compatibility": _policy.landlock_compatibility(text)}
-             if "_verify_policy" in params["extensions"] else {})
-    fs = _policy.filesystem_policy(text)
+    output = _sandbox_exec.host_command(argv, env, params["exec_timeout"], "the policy command")
+    policy_ext = "_verify_policy" in params["extensions"]
+    if output.lstrip().startswith("{"):
+        parsed = _policy.policy_json(output)
+        if parsed is None:
+            return {}
+        doc, revision = parsed
+        # read only where a check uses it (the policy lines' extension), so no other target depends on that form
+        found = ({"policy_landlock_compatibility": _policy.landlock_from(doc), "policy_l7_endpoints": _policy.l7_endpoints(doc),
+                  "policy_revision": revision} if policy_ext else {})
+        fs = _policy.filesystem_from(doc)
+    else:
+        text = _policy.policy_yaml(output)
+        if text is None:
+            return {}
+        found = {"policy_landlock_compatibility": _policy.landlock_compatibility(text)} if policy_ext else {}
+        fs = _policy.filesystem_policy(text)
     if fs is None:
         return found
     _ro, rw = _policy.landlock_lists(fs, params["workdir"])

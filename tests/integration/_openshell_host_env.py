@@ -202,12 +202,13 @@ def verify_payload_run(host: Host, sandbox: str, params: dict, modules: list, ma
 
 def policy_overrides(host: Host, sandbox: str, workdir: str = "/sandbox", extensions=()) -> dict:
     """What sandbox_verify's host mode adds per sandbox from the target's `sandbox.policy` command (`openshell policy get
-    NAME --full`): the policy's writable and read-only paths (the module's own policy_params)."""
+    NAME --full --output json`): the policy's writable and read-only paths, and with the policy lines' extension its
+    Landlock compatibility and L7 endpoints (the module's own policy_params)."""
     from ansible_collections.agentsec.nemoclaw.plugins.modules import sandbox_verify  # noqa: PLC0415
 
     cli = "/usr/bin/openshell" if host.flavour == "linux" else "/opt/homebrew/bin/openshell"
     command = ["docker", "exec", "-u", "studio", "-e", f"HOME={host.home}", host.name, cli, "policy", "get", "{sandbox}",
-               "--full"]
+               "--full", "--output", "json"]
     found = sandbox_verify.policy_params({"policy_command": command, "exec_timeout": 60, "workdir": workdir,
                                           "extensions": list(extensions)}, sandbox, dict(os.environ))
     if not found:  # the line's CLI must print the policy's filesystem part (the module would skip L1.policy_read_only)

@@ -4,7 +4,8 @@ again - run over Ansible's docker connection against a stand-in host of each cur
 Until this test, both lines were proven only through the roles' task files and the module's payload: the playbooks
 themselves failed on these targets (verify.yml gathers no facts, so the per-platform contract could not resolve; the
 hardening role's defaults required the k3s cluster keys). The attack comes first: before hardening, the line's own
-defaults leave Landlock best effort (and on 0.0.116 L7 rules audit-only), and the verifier must say so."""
+defaults leave Landlock best effort and L7 rules audit-only (on 0.0.116 a POST the rules forbid gets through; on
+both the gateway's policy says `audit`), and the verifier must say so."""
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ pytestmark = [pytest.mark.skipif(not E.docker_available(), reason="needs a Docke
               pytest.mark.oracle("docker", "ansible-core", "upstream")]
 
 # line -> the checks the line's defaults fail and the hardening (backend policy) fixes
-FIXED = {"openshell_host": {"L1.landlock_hard_requirement", "L4.l7_enforcement"},
-         "openshell_0_1": {"L1.landlock_hard_requirement"}}
+FIXED = {"openshell_host": {"L1.landlock_hard_requirement", "L4.l7_enforcement", "L4.l7_policy_enforced"},
+         "openshell_0_1": {"L1.landlock_hard_requirement", "L4.l7_policy_enforced"}}
 
 
 def statuses(path):

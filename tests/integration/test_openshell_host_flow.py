@@ -4,8 +4,10 @@ container, the verifier runs inside it through `openshell sandbox exec`, the har
 the line's interfaces can close, and everything is idempotent, check-mode safe and removable.
 
 The attack comes first: before hardening, a POST the sandbox policy forbids (access: read-only) reaches the server,
-because L7 `enforcement` defaults to `audit` - L4.l7_enforcement fails; after `enforcement: enforce` is set through
-`openshell policy set` it passes, and state absent brings the gap back (the test keeps proving it can fail).
+because L7 `enforcement` defaults to `audit` - L4.l7_enforcement fails, and so does L4.l7_policy_enforced, which reads
+the same gap from the gateway's policy on the host (two oracles: the server that got the POST, and the gateway's
+own policy); after `enforcement: enforce` is set through `openshell policy set` both pass, and state absent brings
+the gap back (the test keeps proving it can fail).
 """
 from __future__ import annotations
 
@@ -86,7 +88,8 @@ def test_openshell_host_site_flow(tmp_path):
                    "L3.default_route L3.direct_egress L3.dns_leak L4.denied_host L4.allowed_host L4.port_scope L4.authority "
                    "L4.ip_literal L5.ca_file L5.ca_cert L5.mitm_chain L5.clienthello L6.no_secrets L6.route_scope "
                    "L1.pid_namespace L2.keyring").split()
-        expected = {**dict.fromkeys(passing, "pass"), "L4.l7_enforcement": "fail", "L1.ro_root": "fail",
+        expected = {**dict.fromkeys(passing, "pass"), "L4.l7_enforcement": "fail", "L4.l7_policy_enforced": "fail",
+                    "L1.ro_root": "fail",
                     # created best_effort (the default): read from the gateway's policy on the host; medium, not counted
                     "L1.landlock_hard_requirement": "fail",
                     "L2.sock_packet": "fail", "L6.inference_dns": "fail", "L6.route_traversal": "fail",
@@ -96,7 +99,9 @@ def test_openshell_host_site_flow(tmp_path):
         assert E.statuses(before) == expected, {k: v for k, v in E.statuses(before).items() if expected.get(k) != v}
         # the attack: a POST the read-only policy forbids reached allowed.lab (L7 enforcement defaults to audit), and it is
         # the only failure the thresholds count - every other one is a declared residual of the line
-        assert failing == ["L4.l7_enforcement"], failing
+        assert failing == ["L4.l7_enforcement", "L4.l7_policy_enforced"], failing
+        audited = next(f for f in before["findings"] if f["id"] == "L4.l7_policy_enforced")["observed"]["audited"]
+        assert [(e["rule"], e["enforcement"]) for e in audited] == [("lab_allowed", "audit")], audited
         assert {f["id"] for f in before["findings"] if f.get("residual")} == {
             "L1.ro_root", "L2.sock_packet", "L6.inference_dns", "L6.route_traversal", "L5.clienthello_evasion"}
 
@@ -106,6 +111,7 @@ def test_openshell_host_site_flow(tmp_path):
         assert rc == 0, out[-4000:]
         after, failing = verify(host, "sb")
         assert E.statuses(after)["L4.l7_enforcement"] == "pass" and failing == [], failing
+        assert E.statuses(after)["L4.l7_policy_enforced"] == "pass"
         assert E.statuses(after)["L1.landlock_hard_requirement"] == "pass"  # re-created with hard_requirement
         status = json.loads(host.openshell("policy", "get", "sb", "--full", "--output", "json").stdout)
         assert status["policy"]["landlock"]["compatibility"] == "hard_requirement"
@@ -120,6 +126,7 @@ def test_openshell_host_site_flow(tmp_path):
         assert rc == 0, out[-3000:]
         restored, _failing = verify(host, "sb")
         assert E.statuses(restored)["L4.l7_enforcement"] == "fail"  # restored exactly: the gap is back
+        assert E.statuses(restored)["L4.l7_policy_enforced"] == "fail"
 
         rc, out = E.playbook(tmp_path, host, ROLE, {**role_vars, "openshell_service_state": "absent"})
         assert rc == 0, out[-3000:]

@@ -77,6 +77,7 @@ FILE_PHASE = {
     ("openshell_service", "tasks/configure.yml"): "openshell_config",
     ("openshell_service", "tasks/service.yml"): "openshell_service",
     ("openshell_service", "tasks/register.yml"): "openshell_register",
+    ("openshell_service", "tasks/sandboxes.yml"): "openshell_sandboxes",
     ("openshell_service", "tasks/absent.yml"): "openshell_absent",
     ("nemoclaw_onboard", "tasks/current.yml"): "nemoclaw_onboard",
     ("verify", "tasks/main.yml"): "verify",
@@ -140,7 +141,7 @@ EXPECT = {
     },
     "openshell": {
         "phases": {"openshell_install", "openshell_gateway", "openshell_absent", "openshell_config", "openshell_service",
-                   "openshell_register"},
+                   "openshell_register", "openshell_sandboxes"},
         "listed": {"site": ["openshell_cluster : Put the CLI in place", "openshell_cluster : Start, resume or recreate the gateway",
                             "openshell_cluster : Destroy the gateway"]},
     },
@@ -160,6 +161,10 @@ EXPECT = {
     "openshell_register": {
         "phases": {"openshell_register"},
         "listed": {"site": ["openshell_service : Register the local gateway (gateway add --local imports the service's mTLS bundle)"]},
+    },
+    "openshell_sandboxes": {
+        "phases": {"openshell_sandboxes"},
+        "listed": {"site": ["openshell_service : Create or delete the declared sandboxes"]},
     },
     "openshell_gateway": {
         "phases": {"openshell_gateway"},

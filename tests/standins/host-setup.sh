@@ -1,7 +1,7 @@
 #!/bin/sh
 # Turns a container of the OpenShell host-service stand-in image (roles/lab/files/openshell-host/image) into a fleet
 # host, as root inside it: `host-setup.sh linux|mac DOCKER_GID`. Shared by the integration tests
-# (tests/integration/_openshell_host_env.py Host.start) and molecule/host_line/prepare.yml, which mount this
+# (tests/integration/_openshell_host_env.py Host.start) and molecule/shared/openshell_host_prepare.yml, which mount this
 # directory at /opt/standins, the machine's Docker socket where the platform has it (Linux /var/run/docker.sock,
 # Docker Desktop ~/.docker/run/docker.sock) and a release mirror at /srv/release/openshell.
 #   linux: the systemd user-manager stand-ins (systemctl --user, loginctl linger) on the PATH;

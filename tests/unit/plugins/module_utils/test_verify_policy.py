@@ -1,5 +1,6 @@
-"""The policy lines' check L1.landlock_hard_requirement (plugins/module_utils/_verify_policy.py): decided from the
-gateway's active policy, read on the host (sandbox_verify.policy_params), never from inside the sandbox."""
+"""The policy lines' checks L1.landlock_hard_requirement and L4.l7_policy_enforced (plugins/module_utils/
+_verify_policy.py): decided from the gateway's active policy, read on the host (sandbox_verify.policy_params), never
+from inside the sandbox."""
 from __future__ import annotations
 
 import sys
@@ -26,6 +27,66 @@ def test_catalogue_has_the_verify_format():
 @pytest.mark.parametrize(("value", "want"), [("hard_requirement", V.PASS), ("best_effort", V.FAIL), (None, "skipped")])
 def test_decision(value, want):
     assert run({"policy_landlock_compatibility": value} if value else {}) == want
+
+
+def run_l7(params):
+    probe, decide = VP.plan(params)["L4.l7_policy_enforced"]
+    obs = probe()
+    return ("skipped", obs) if "skip" in obs else decide(obs, {})
+
+
+# `policy get --full --output json` as run.rs @v0.0.111 L6505-6569 prints it (scope, sandbox, version, hash, status,
+# active_version, policy), with NemoClaw's blueprint shape: L7 endpoints (protocol rest) without enforcement = audit
+POLICY_JSON = {"scope": "sandbox", "sandbox": "sb", "version": 2, "hash": "ab12", "status": "loaded", "active_version": 2,
+               "policy": {"version": 1, "filesystem_policy": {"include_workdir": True, "read_only": ["/usr"],
+                                                              "read_write": ["/tmp"]},
+                          "landlock": {"compatibility": "best_effort"},
+                          "network_policies": {
+                              "pypi": {"name": "pypi", "endpoints": [{"host": "pypi.org", "port": 443, "protocol": "rest",
+                                                                      "access": "read-only"},
+                                                                     {"host": "files.pythonhosted.org", "port": 443}]},
+                              "db": {"name": "db", "endpoints": [{"host": "db.internal", "port": 5432, "protocol": "sql",
+                                                                  "enforcement": "enforce"}]}}}}
+
+
+@pytest.mark.oracle("upstream")
+def test_l7_audit_fails_enforce_passes_and_unread_skips():
+    import json  # noqa: PLC0415
+
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _policy  # noqa: PLC0415
+
+    policy, revision = _policy.policy_json(json.dumps(POLICY_JSON))
+    assert revision == {"version": 2, "hash": "ab12", "status": "loaded"}
+    endpoints = _policy.l7_endpoints(policy)
+    # the plain L4 endpoint has no L7 rules to enforce; the unset enforcement reads as OpenShell's default, audit
+    want = [("db", "db.internal", "enforce"), ("pypi", "pypi.org", "audit")]
+    assert [(e["rule"], e["host"], e["enforcement"]) for e in endpoints] == want
+    status, obs = run_l7({"policy_l7_endpoints": endpoints})
+    assert status == V.FAIL and [e["host"] for e in obs["audited"]] == ["pypi.org"] and "1 of 2" in obs["reason"]
+    enforced = [{**e, "enforcement": "enforce"} for e in endpoints]
+    assert run_l7({"policy_l7_endpoints": enforced})[0] == V.PASS
+    assert run_l7({"policy_l7_endpoints": []})[0] == V.PASS  # no L7 rule: nothing is merely audited
+    assert run_l7({})[0] == "skipped"
+
+
+@pytest.mark.oracle("self")
+def test_policy_params_read_the_json_form(tmp_path):
+    import json  # noqa: PLC0415
+
+    from ansible_collections.agentsec.nemoclaw.plugins.modules import sandbox_verify  # noqa: PLC0415
+
+    out = tmp_path / "policy.json"
+    out.write_text(json.dumps(POLICY_JSON))
+    params = {"policy_command": [sys.executable, "-c", f"print(open({str(out)!r}).read())", "{sandbox}"],
+              "exec_timeout": 30, "workdir": "/sandbox", "extensions": ["_verify_policy"]}
+    found = sandbox_verify.policy_params(params, "sb", {})
+    assert found["policy_landlock_compatibility"] == "best_effort" and found["policy_revision"]["hash"] == "ab12"
+    assert len(found["policy_l7_endpoints"]) == 2
+    assert found["policy_read_only"] == ["/usr"] and found["writable_paths"] == ["/tmp", "/sandbox"]
+    # without the extension only the filesystem part is read; no revision (nothing on stdout) means no override
+    assert set(sandbox_verify.policy_params({**params, "extensions": []}, "sb", {})) == {"policy_read_only", "writable_paths"}
+    empty = {**params, "policy_command": [sys.executable, "-c", "pass"]}
+    assert sandbox_verify.policy_params(empty, "sb", {}) == {}
 
 
 @pytest.mark.oracle("self")

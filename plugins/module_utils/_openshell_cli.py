@@ -1,0 +1,78 @@
+# Copyright: (c) 2026, agentsec.nemoclaw contributors
+# Apache License 2.0 (see LICENSE)
+"""The OpenShell CLI of a host-service line (0.0.116, 0.1.x) as the modules drive it: one place that runs a
+subcommand with the target's environment, reads its structured output (`--output json`, run.rs @v0.0.111
+L1959-2106 sandbox_to_json; openshell-current.md 3.2) and lists the gateway's sandboxes. Used by sandbox_policy and
+openshell_sandbox; nothing here is specific to one of them."""
+
+from __future__ import annotations
+
+import json
+import time
+
+
+class Cli:
+    def __init__(self, module, binary, environment):
+        self.module, self.binary = module, binary
+        self.env = {k: str(v) for k, v in environment.items()}
+        self.env.setdefault("NO_COLOR", "1")
+
+    def run(self, *args, check=True):
+        rc, out, err = self.module.run_command([self.binary, *args], environ_update=self.env)
+        if check and rc != 0:
+            self.module.fail_json(msg=f"`openshell {' '.join(args)}` exited {rc}: {(err or out).strip()[-600:]}", rc=rc)
+        return rc, out, err
+
+    def json(self, *args):
+        _rc, out, _err = self.run(*args)
+        try:
+            return json.loads(out)
+        except ValueError:
+            self.module.fail_json(msg=f"`openshell {' '.join(args)}` printed no JSON: {out[:300]!r}")
+        return None
+
+    def sandboxes_or_problem(self):
+        """(names, None), or (None, why) when the gateway cannot list its sandboxes (no CLI, no gateway answering)."""
+        try:
+            rc, out, err = self.module.run_command([self.binary, "sandbox", "list", "--output", "json"],
+                                                   environ_update=self.env, handle_exceptions=False)
+        except OSError as exc:
+            return None, f"{self.binary}: {exc.strerror}"
+        if rc != 0:
+            return None, f"`openshell sandbox list` exited {rc}: {(err or out).strip()[-300:]}"
+        try:
+            return [s["name"] for s in json.loads(out)], None
+        except (ValueError, TypeError, KeyError):
+            return None, f"`openshell sandbox list --output json` printed no sandbox list: {out[:300]!r}"
+
+    def sandboxes(self):
+        return [s["name"] for s in self.json("sandbox", "list", "--output", "json")]
+
+    def sandboxes_for_plan(self):
+        """(names, None); in check mode on a host whose gateway is not there yet (the roles before this one only
+        simulated installing it) (None, why) with a warning, so the caller reports its plan instead of failing. A real
+        run fails on the same problem."""
+        if not self.module.check_mode:
+            return self.sandboxes(), None
+        present, problem = self.sandboxes_or_problem()
+        if problem:
+            self.module.warn(f"no gateway to read the sandboxes from ({problem}); in check mode that is expected before "
+                             "the gateway is installed, a real run refuses it")
+        return present, problem
+
+    def create(self, name, image, *extra):
+        """`sandbox create --name N [--from IMAGE] --detach --output json EXTRA...` -> (rc, out, err). --detach returns
+        once the sandbox is Ready; without it the main process (`/bin/bash -l`) attaches (openshell-current.md 3.2,
+        CLI of 0.0.116 and 0.1.x; openshell.md: --detach is on the CLI since v0.0.111)."""
+        args = ["sandbox", "create", "--name", name, *(["--from", image] if image else []), "--detach", "--output", "json"]
+        return self.run(*args, *extra, check=False)
+
+    def delete(self, name, timeout):
+        """`sandbox delete N`, then wait until the gateway no longer lists it: "deletion accepted" means the cleanup is
+        still pending (openshell-current.md 3.2), and a sandbox of the same name cannot be created before it is gone."""
+        self.run("sandbox", "delete", name)
+        deadline = time.monotonic() + timeout
+        while name in self.sandboxes():
+            if time.monotonic() >= deadline:
+                self.module.fail_json(msg=f"sandbox {name!r} is still listed {timeout} s after `openshell sandbox delete`")
+            time.sleep(1)
