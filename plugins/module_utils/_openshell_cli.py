@@ -8,6 +8,8 @@ openshell_sandbox; nothing here is specific to one of them."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 
 
@@ -59,6 +61,17 @@ class Cli:
             self.module.warn(f"no gateway to read the sandboxes from ({problem}); in check mode that is expected before "
                              "the gateway is installed, a real run refuses it")
         return present, problem
+
+    @staticmethod
+    def with_policy_file(policy, fn):
+        """fn(path) with the policy document in a private temporary file (JSON is YAML; the CLI reads YAML)."""
+        fd, path = tempfile.mkstemp(prefix="agentsec-policy-", suffix=".yaml")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(policy, fh)
+            return fn(path)
+        finally:
+            os.unlink(path)
 
     def create(self, name, image, *extra):
         """`sandbox create --name N [--from IMAGE] --detach --output json EXTRA...` -> (rc, out, err). --detach returns

@@ -16,8 +16,8 @@ description:
     extra sandboxes beside NemoClaw's on 0.0.116. A sandbox the gateway already lists is left as it is - its policy
     is the hardening role's (backend C(policy), module M(agentsec.nemoclaw.sandbox_policy)), and its image is not
     compared (the gateway's C(sandbox list -o json) does not report it, run.rs @v0.0.111 L2088-2106).
-  - The sandbox is created with the line's default policy; the hardening role then re-creates it with Landlock as a
-    hard requirement and enforces its L7 rules.
+  - The sandbox is created with its declared policy (or the line's default); the hardening role then re-creates it
+    with Landlock as a hard requirement and enforces its L7 rules.
   - With O(state=absent) on a host without the CLI (O(openshell) an absolute path that does not exist) there is
     nothing to delete; a CLI whose gateway does not answer fails the task.
   - Idempotent and check-mode safe. In check mode on a host whose gateway is not installed yet, it warns and reports
@@ -55,6 +55,13 @@ options:
         type: list
         elements: str
         default: []
+      policy:
+        description:
+          - The sandbox's policy document at creation (C(--policy), written to a private temporary file; the OpenShell
+            policy schema - version, filesystem_policy, landlock, process, network_policies). Empty means the line's
+            default policy.
+          - Used only when the sandbox is created; the policy of a running sandbox is the hardening role's to change.
+        type: dict
   state:
     description: C(present) creates the missing sandboxes, C(absent) deletes the declared ones that exist.
     type: str
@@ -74,6 +81,13 @@ EXAMPLES = r"""
       - name: work
         image: ghcr.io/example/agent@sha256:0123...
         providers: [ollama]
+        policy:
+          version: 1
+          filesystem_policy: {include_workdir: true, read_only: [/usr, /lib, /proc, /etc], read_write: [/sandbox, /tmp, /dev/null]}
+          network_policies:
+            pypi:
+              name: pypi
+              endpoints: [{host: pypi.org, port: 443, protocol: rest, access: read-only}]
 
 - name: Remove them
   agentsec.nemoclaw.openshell_sandbox:
@@ -125,6 +139,15 @@ def check_inputs(module, sandboxes):
             module.fail_json(msg=f"sandboxes[{s['name']}].providers: every provider needs a name")
 
 
+def create(cli, sandbox):
+    """`sandbox create` of one declared sandbox -> (rc, out, err)."""
+    extra = [arg for provider in sandbox["providers"] for arg in ("--provider", provider)]
+    if not sandbox["policy"]:
+        return cli.create(sandbox["name"], sandbox["image"], *extra)
+    return cli.with_policy_file(sandbox["policy"],
+                                lambda path: cli.create(sandbox["name"], sandbox["image"], "--policy", path, *extra))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -134,6 +157,7 @@ def main():
                 name=dict(type="str", required=True),
                 image=dict(type="str", default=""),
                 providers=dict(type="list", elements="str", default=[]),
+                policy=dict(type="dict"),
             )),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             timeout=dict(type="int", default=120),
@@ -158,8 +182,7 @@ def main():
             results[name] = {"action": "created"}
             after.add(name)
             if not module.check_mode:
-                extra = [arg for provider in s["providers"] for arg in ("--provider", provider)]
-                rc, out, err = cli.create(name, s["image"], *extra)
+                rc, out, err = create(cli, s)
                 if rc != 0:
                     module.fail_json(msg=f"sandbox {name!r} could not be created: {(err or out).strip()[-600:]}", rc=rc,
                                      sandboxes=results)

@@ -123,7 +123,6 @@ skipped_reason:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _openshell_cli as C
@@ -139,17 +138,8 @@ class Cli(C.Cli):
             self.module.fail_json(msg=f"sandbox {name!r}: `openshell policy get --full -o json` returned no policy")
         return doc["policy"]
 
-    def with_file(self, policy, fn):
-        fd, path = tempfile.mkstemp(prefix="agentsec-policy-", suffix=".yaml")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(policy, fh)  # JSON is YAML; the CLI reads YAML
-            return fn(path)
-        finally:
-            os.unlink(path)
-
     def policy_set(self, name, policy, timeout):
-        rc, out, err = self.with_file(policy, lambda p: self.run("policy", "set", name, "--policy", p, "--wait", "--timeout",
+        rc, out, err = self.with_policy_file(policy, lambda p: self.run("policy", "set", name, "--policy", p, "--wait", "--timeout",
                                                                  str(timeout), check=False))
         if rc != 0:
             what = {1: "failed to load", 124: "did not load in time"}.get(rc, f"exited {rc}")
@@ -157,7 +147,7 @@ class Cli(C.Cli):
 
     def recreate(self, name, image, policy, timeout):
         self.delete(name, timeout)
-        rc, out, err = self.with_file(policy, lambda p: self.create(name, image, "--policy", p))
+        rc, out, err = self.with_policy_file(policy, lambda p: self.create(name, image, "--policy", p))
         if rc != 0:
             self.module.fail_json(msg=f"sandbox {name!r} could not be re-created with the hardened policy (it is deleted; "
                                       f"re-run with state=absent to restore it): {(err or out).strip()[-600:]}", rc=rc)

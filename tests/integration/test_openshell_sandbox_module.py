@@ -45,7 +45,15 @@ def test_bad_declarations_are_refused_before_the_gateway_is_asked(host, tmp_path
 
 
 def test_create_idempotent_check_mode_and_absent(host, tmp_path):
-    decl = [{"name": "work", "image": E.IMAGE}, {"name": "spare"}]  # spare: the gateway's default_image
+    # the lab's filesystem rules (roles/lab/templates/lab-policy.yaml.j2): fewer paths and the workload cannot start
+    policy = {"version": 1, "filesystem_policy": {"include_workdir": True,
+                                                  "read_only": ["/usr", "/lib", "/proc", "/dev/urandom", "/etc", "/var/log"],
+                                                  "read_write": ["/sandbox", "/tmp", "/dev/null"]},
+              "process": {"run_as_user": "sandbox", "run_as_group": "sandbox"},
+              "network_policies": {"pypi": {"name": "pypi", "endpoints": [
+                  {"host": "pypi.org", "port": 443, "protocol": "rest", "access": "read-only"}]}}}
+    # work: its image and the team's policy; spare: the gateway's default_image and the line's default policy
+    decl = [{"name": "work", "image": E.IMAGE, "policy": policy}, {"name": "spare"}]
     rc, out = E.playbook(tmp_path, host, task(decl), check=True)
     assert rc == 0 and result(out)["sandboxes"] == {"work": {"action": "created"}, "spare": {"action": "created"}}, out[-2000:]
     assert listed(host) == {}  # check mode created nothing
@@ -59,6 +67,9 @@ def test_create_idempotent_check_mode_and_absent(host, tmp_path):
     assert len(ids) == 2, ids
     image = {json.loads(E.docker("inspect", i).stdout)[0]["Config"]["Image"] for i in ids}
     assert image == {E.IMAGE}
+    active = json.loads(host.openshell("policy", "get", "work", "--full", "--output", "json").stdout)["policy"]
+    assert active["network_policies"]["pypi"]["endpoints"][0]["host"] == "pypi.org"  # created with the declared policy
+    assert active.get("landlock", {}).get("compatibility", "best_effort") == "best_effort"  # OpenShell's default kept
 
     rc, out = E.playbook(tmp_path, host, task(decl))
     assert rc == 0 and E.changed_tasks(out) == [], E.changed_tasks(out)

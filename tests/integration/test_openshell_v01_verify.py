@@ -25,14 +25,18 @@ def target():
 
 
 def profile_params(host):
-    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify, _verify_proxy, _verify_v01
+    """The probes sandbox_verify pipes in for this target (its probe_modules and entry module), with its skip list."""
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify
+    from ansible_collections.agentsec.nemoclaw.plugins.modules import sandbox_verify
 
-    E.use_extensions(_verify_proxy, _verify_v01)
     contract = target()
+    extensions = contract["verify"]["extensions"]
+    modules = sandbox_verify.probe_modules(extensions)
+    E.use_extensions(*modules[1:])
     params = E.verify_params(host, ca_path=contract["sandbox"]["ca_path"], allowed_host=None, denied_host=None,
                              allowed_ip=None, skip_checks=contract["verify"]["skip_checks"])
     params["checks"] = _verify.select_checks([], params["skip_checks"])
-    return params, [_verify, _verify_proxy, _verify_v01], _verify_v01
+    return params, modules, sandbox_verify.entry_module(extensions)
 
 
 @pytest.fixture(scope="module")

@@ -48,15 +48,18 @@ def test_declared_sandbox_ready_and_hardened(host):
     assert [(s["name"], s["phase"]) for s in listed] == [(SANDBOX, "Ready")]
     policy = json.loads(host.check_output(f"{CLI} policy get {SANDBOX} --full --output json"))["policy"]
     assert policy["landlock"]["compatibility"] == "hard_requirement", policy.get("landlock")
-    rest = {e.get("enforcement", "audit") for r in (policy.get("network_policies") or {}).values()
-            for e in r.get("endpoints", []) if e.get("protocol") in ("rest", "sql")}
-    assert rest <= {"enforce"}, rest
+    rest = [(e["host"], e.get("enforcement", "audit")) for r in (policy.get("network_policies") or {}).values()
+            for e in r.get("endpoints", []) if e.get("protocol") in ("rest", "sql")]
+    assert rest == [("pypi.org", "enforce")], rest  # the declared policy's L7 rule, enforced by the hardening
 
 
 def test_two_containers_with_the_rfc_0012_contract(host):
     """The workload: network none, a non-root user, every capability dropped, no-new-privileges; the supervisor
     companion: non-root, no capability either (read back from the engine, not from our own inventory)."""
-    ids = host.check_output(f"docker ps -q --filter label=openshell.ai/sandbox-name={SANDBOX}").split()
+    # this host's containers only (the gateway prefixes its Docker objects, molecule.yml): the engine is shared with
+    # whatever else runs on the machine, other sandboxes named `work` included
+    ids = host.check_output(f"docker ps -q --filter label=openshell.ai/sandbox-name={SANDBOX} "
+                            "--filter name=^agentsec-m01-linux-").split()
     assert len(ids) == 2, ids
     shapes = {}
     for cid in ids:
@@ -72,11 +75,12 @@ def test_two_containers_with_the_rfc_0012_contract(host):
 
 
 def test_the_attack_was_caught():
+    """The sandbox re-created from the team's policy file: both of the line's open defaults are back and reported."""
     report = _report("attack")
     assert [n.split("/")[0] for n in report] == ["agentsec-m01-linux"], sorted(report)
     for name, entry in report.items():
         # exactly what the attack undid fails; everything else is as hardened (or a residual the line declares)
-        assert _open(entry) == {"L1.landlock_hard_requirement"}, (name, _open(entry))
+        assert _open(entry) == {"L1.landlock_hard_requirement", "L4.l7_policy_enforced"}, (name, _open(entry))
 
 
 def test_the_0_1_verify_profile_holds_after_the_repair():
@@ -89,7 +93,7 @@ def test_the_0_1_verify_profile_holds_after_the_repair():
                 continue
             statuses = _statuses(entry)
             for check in ("L3.v01_no_route", "L3.v01_no_proxy_env", "L5.v01_ca_env", "L6.v01_no_inference_local",
-                          "L1.v01_identity", "L1.landlock_hard_requirement"):
+                          "L1.v01_identity", "L1.landlock_hard_requirement", "L4.l7_policy_enforced"):
                 assert statuses.get(check) == "pass", (phase, name, check, statuses.get(check))
             assert _open(entry) == set(), (phase, name, _open(entry))
             assert {f["id"] for f in entry["findings"] if f.get("residual")} >= {"L2.af_netlink"}, (phase, name)
