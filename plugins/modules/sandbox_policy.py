@@ -139,8 +139,10 @@ class Cli(C.Cli):
         return doc["policy"]
 
     def policy_set(self, name, policy, timeout):
-        rc, out, err = self.with_policy_file(policy, lambda p: self.run("policy", "set", name, "--policy", p, "--wait", "--timeout",
-                                                                 str(timeout), check=False))
+        def submit(path):
+            return self.run("policy", "set", name, "--policy", path, "--wait", "--timeout", str(timeout), check=False)
+
+        rc, out, err = self.with_policy_file(policy, submit)
         if rc != 0:
             what = {1: "failed to load", 124: "did not load in time"}.get(rc, f"exited {rc}")
             self.module.fail_json(msg=f"sandbox {name!r}: the new policy revision {what}: {(err or out).strip()[-600:]}", rc=rc)
