@@ -13,6 +13,13 @@ import tempfile
 import time
 
 
+# The argument spec of the options doc fragment agentsec.nemoclaw.openshell_cli documents (openshell, environment).
+ARGUMENT_SPEC = dict(
+    openshell=dict(type="str", default="openshell"),
+    environment=dict(type="dict", default={}),
+)
+
+
 class Cli:
     def __init__(self, module, binary, environment):
         self.module, self.binary = module, binary

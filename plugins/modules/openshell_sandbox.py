@@ -151,8 +151,7 @@ def create(cli, sandbox):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            openshell=dict(type="str", default="openshell"),
-            environment=dict(type="dict", default={}),
+            **C.ARGUMENT_SPEC,
             sandboxes=dict(type="list", elements="dict", required=True, options=dict(
                 name=dict(type="str", required=True),
                 image=dict(type="str", default=""),

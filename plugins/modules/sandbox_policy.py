@@ -199,8 +199,7 @@ def apply(module, cli, name, current, wanted, params, report):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            openshell=dict(type="str", default="openshell"),
-            environment=dict(type="dict", default={}),
+            **C.ARGUMENT_SPEC,
             sandboxes=dict(type="list", elements="str", default=[]),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             l7_enforce=dict(type="bool", default=True),
