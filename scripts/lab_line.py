@@ -27,7 +27,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests/integration"))
 import _openshell_host_env as E  # noqa: E402  (the stand-in host of the integration tests)
 
-# line -> (OpenShell version of the stand-in release, world subnet octet (172.31.<n>.0/24, unused by the tests), ident)
+# line -> (OpenShell version of the stand-in release, world subnet octet (E.SUBNET_PREFIX.<n>.0/24, unused by the tests), ident)
 LINES = {"openshell_host": ("0.0.116", 88, "lab116"), "openshell_0_1": ("0.1.5", 89, "lab015")}
 SANDBOX = "lab"
 ROLE = [{"name": "The line's gateway role", "ansible.builtin.include_role": {"name": "agentsec.nemoclaw.openshell_service"}}]

@@ -25,6 +25,7 @@ STANDINS = ROOT / "tests/standins"
 WORLD_PY = ROOT / "roles/lab/files/openshell/world/world.py"
 IMAGE = "agentsec-h5-openshell-host:1"
 PREFIX = "agentsec-h5"
+SUBNET_PREFIX = "10.213"  # the worlds' /24s; see World
 MACSIM = ROOT / "molecule/fleet_macos/library"
 
 
@@ -59,8 +60,10 @@ class World:
     def __init__(self, ident: str, workdir: pathlib.Path, subnet_octet: int):
         self.ident, self.dir = ident, workdir / "world"
         self.network = f"{PREFIX}-{ident}-openshell-docker"
-        self.subnet = f"172.31.{subnet_octet}.0/24"
-        self.address = f"172.31.{subnet_octet}.10"
+        # 10.213.<n>.0/24: outside Docker's default address pools (172.17-31.0.0/16, 192.168.0.0/16), so a network
+        # Docker assigns by itself to a parallel stage (molecule) can never take this subnet first (CI of 9541845).
+        self.subnet = f"{SUBNET_PREFIX}.{subnet_octet}.0/24"
+        self.address = f"{SUBNET_PREFIX}.{subnet_octet}.10"
         self.name = f"{PREFIX}-{ident}-world"
 
     def start(self) -> None:
