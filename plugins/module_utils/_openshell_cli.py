@@ -1,14 +1,16 @@
 # Copyright: (c) 2026, agentsec.nemoclaw contributors
 # Apache License 2.0 (see LICENSE)
-"""The OpenShell CLI of a host-service line (0.0.116, 0.1.x) as the modules drive it: one place that runs a
-subcommand with the target's environment, reads its structured output (`--output json`, run.rs @v0.0.111
-L1959-2106 sandbox_to_json; openshell-current.md 3.2) and lists the gateway's sandboxes. Used by sandbox_policy and
-openshell_sandbox; nothing here is specific to one of them."""
+"""The OpenShell CLI as the modules drive it: one place that runs a subcommand with the target's environment, reads
+its structured output (`--output json`, run.rs @v0.0.111 L1959-2106 sandbox_to_json; openshell-current.md 3.2) and
+lists the gateway's sandboxes. Used by sandbox_policy and openshell_sandbox; nothing here is specific to one of them.
+The host-service lines (0.0.116, 0.1.x) list sandboxes as JSON; the k3s line's v0.0.26 CLI has no `--output` and
+lists them with the target's discovery command (`sandbox list --names`, main.rs @v0.0.26 L1206-1222), one per line."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 
@@ -20,11 +22,17 @@ ARGUMENT_SPEC = dict(
 )
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 class Cli:
-    def __init__(self, module, binary, environment):
+    def __init__(self, module, binary, environment, names_command=None):
+        """names_command: a whole argv printing one sandbox name per line (the target's sandbox.discover); empty means
+        `<binary> sandbox list --output json`."""
         self.module, self.binary = module, binary
         self.env = {k: str(v) for k, v in environment.items()}
         self.env.setdefault("NO_COLOR", "1")
+        self.names_command = list(names_command or [])
 
     def run(self, *args, check=True):
         rc, out, err = self.module.run_command([self.binary, *args], environ_update=self.env)
@@ -42,20 +50,25 @@ class Cli:
 
     def sandboxes_or_problem(self):
         """(names, None), or (None, why) when the gateway cannot list its sandboxes (no CLI, no gateway answering)."""
+        argv = self.names_command or [self.binary, "sandbox", "list", "--output", "json"]
         try:
-            rc, out, err = self.module.run_command([self.binary, "sandbox", "list", "--output", "json"],
-                                                   environ_update=self.env, handle_exceptions=False)
+            rc, out, err = self.module.run_command(argv, environ_update=self.env, handle_exceptions=False)
         except OSError as exc:
-            return None, f"{self.binary}: {exc.strerror}"
+            return None, f"{argv[0]}: {exc.strerror}"
         if rc != 0:
-            return None, f"`openshell sandbox list` exited {rc}: {(err or out).strip()[-300:]}"
+            return None, f"`{' '.join(argv)}` exited {rc}: {(err or out).strip()[-300:]}"
+        if self.names_command:
+            return [n for n in (ANSI.sub("", line).strip() for line in out.splitlines()) if n], None
         try:
             return [s["name"] for s in json.loads(out)], None
         except (ValueError, TypeError, KeyError):
             return None, f"`openshell sandbox list --output json` printed no sandbox list: {out[:300]!r}"
 
     def sandboxes(self):
-        return [s["name"] for s in self.json("sandbox", "list", "--output", "json")]
+        names, problem = self.sandboxes_or_problem()
+        if problem:
+            self.module.fail_json(msg=problem)
+        return names
 
     def sandboxes_for_plan(self):
         """(names, None); in check mode on a host whose gateway is not there yet (the roles before this one only

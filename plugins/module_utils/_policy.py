@@ -1,6 +1,7 @@
 # Copyright: (c) 2026, agentsec.nemoclaw contributors
 # Apache License 2.0 (see LICENSE)
-"""The filesystem part of an OpenShell sandbox policy, read from `openshell policy get <sandbox> --full`.
+"""An OpenShell sandbox policy read from `openshell policy get <sandbox> --full`: its filesystem part, its Landlock mode,
+its L7 endpoints, and (policy_document) the whole document.
 
 OpenShell v0.0.26 prints the active revision's status lines, then `---` and the policy as YAML written by
 openshell_policy::serialize_sandbox_policy (crates/openshell-cli/src/run.rs L4551-4601, crates/openshell-policy/src/
@@ -69,6 +70,106 @@ def policy_json(output):
     if not isinstance(doc, dict) or not isinstance(doc.get("policy"), dict):
         raise PolicyError("`policy get --full --output json` has no policy object (was --full given?)")
     return doc["policy"], {k: doc.get(k) for k in ("version", "hash", "status")}
+
+
+_DOC_KEY = re.compile(r"^(?P<key>'[^']*'|\"[^\"]*\"|[^\s'\"#\-?:][^:#]*?|-[^\s:#][^:#]*?)\s*:(?:\s+(?P<value>.*))?$")
+_INT = re.compile(r"^[-+]?[0-9]+$")
+
+
+def _typed(text):
+    """A scalar of the block style: quoted -> str; plain true/false, null/~, integers -> their type; `[]`, `{}` and a
+    flow sequence of plain or quoted scalars without commas inside (`[/usr, /lib]`) -> list/dict; else str."""
+    text = text.strip()
+    if text in ("[]", "{}"):
+        return [] if text == "[]" else {}
+    if text.startswith("[") and text.endswith("]") and not any(c in text[1:-1] for c in "[]{}"):
+        return [_typed(part) for part in text[1:-1].split(",") if part.strip()]
+    quoted = len(text) >= 2 and text[0] == text[-1] and text[0] in "'\""
+    value = _scalar(text)
+    if quoted:
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    if value in ("null", "~", ""):
+        return None
+    return int(value) if _INT.match(value) else value
+
+
+def _lines(text):
+    out = []
+    for raw in text.splitlines():
+        body = raw.lstrip(" ")
+        if not body.strip() or body.startswith("#"):
+            continue
+        if body.startswith("\t"):
+            raise PolicyError(f"tab indentation in {raw.strip()[:60]!r}")
+        out.append([len(raw) - len(body), body.rstrip()])
+    return out
+
+
+def _is_item(body):
+    return body == "-" or body.startswith("- ")
+
+
+def _node(lines, pos, indent):
+    if _is_item(lines[pos][1]):
+        return _sequence(lines, pos, indent)
+    return _mapping(lines, pos, indent)
+
+
+def _mapping(lines, pos, indent):
+    out = {}
+    while pos < len(lines) and lines[pos][0] == indent and not _is_item(lines[pos][1]):
+        match = _DOC_KEY.match(lines[pos][1])
+        if not match:
+            raise PolicyError(f"unreadable policy line {lines[pos][1][:60]!r}")
+        key, rest = _scalar(match.group("key")), match.group("value")
+        pos += 1
+        if rest is not None and rest.strip() and not rest.lstrip().startswith("#"):
+            value = _typed(rest)
+        elif pos < len(lines) and (lines[pos][0] > indent or (lines[pos][0] == indent and _is_item(lines[pos][1]))):
+            value, pos = _node(lines, pos, lines[pos][0])  # a sequence may sit at its key's indentation (libyaml)
+        else:
+            value = None
+        if key in out:
+            raise PolicyError(f"duplicate key {key!r}")
+        out[key] = value
+    if pos < len(lines) and lines[pos][0] > indent:
+        raise PolicyError(f"unexpected indentation at {lines[pos][1][:60]!r}")
+    return out, pos
+
+
+def _sequence(lines, pos, indent):
+    out = []
+    while pos < len(lines) and lines[pos][0] == indent and _is_item(lines[pos][1]):
+        rest = lines[pos][1][1:].lstrip(" ")
+        if not rest:
+            pos += 1
+            if pos >= len(lines) or lines[pos][0] <= indent:
+                out.append(None)
+                continue
+            value, pos = _node(lines, pos, lines[pos][0])
+        elif _DOC_KEY.match(rest):
+            # `- key: value` opens a mapping whose keys are aligned with `key`
+            lines[pos] = [indent + len(lines[pos][1]) - len(rest), rest]
+            value, pos = _mapping(lines, pos, lines[pos][0])
+        else:
+            value, pos = _typed(rest), pos + 1
+        out.append(value)
+    return out, pos
+
+
+def policy_document(text):
+    """The whole policy document of `policy get --full` (the YAML after `---`) as dicts, lists and scalars - the block
+    style serde_yml writes, plus flow sequences of scalars; PolicyError for anything else. For the hosts without a
+    YAML library (a Mac's /usr/bin/python3); tests/unit compare it with PyYAML."""
+    lines = _lines(text)
+    if not lines:
+        return None
+    value, pos = _node(lines, 0, lines[0][0])
+    if pos != len(lines):
+        raise PolicyError(f"unreadable policy line {lines[pos][1][:60]!r}")
+    return value
 
 
 def filesystem_from(policy):

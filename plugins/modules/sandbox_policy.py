@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: sandbox_policy
-short_description: Harden OpenShell sandboxes through their policy (the host-service lines 0.0.116 and 0.1.x)
+short_description: Harden OpenShell sandboxes through their policy (every line; on the k3s line the L4 part only)
 version_added: 0.3.0
 description:
   - The C(policy) backend of the hardening role. Changes sandboxes only through the OpenShell CLI of the host - never
@@ -18,6 +18,12 @@ description:
     (crates/openshell-server/src/grpc/validation.rs @v0.0.111 L872-937), so it is applied by re-creating the sandbox
     with C(openshell sandbox create --name <sandbox> --from <image> --policy <file>) when O(recreate=true) - which
     discards the sandbox's writable state - and otherwise reported in RV(sandboxes.static_pending)."
+  - "On the k3s line (OpenShell v0.0.26) the hardening role uses only the live part: C(policy set --wait --timeout) is
+    on that CLI (crates/openshell-cli/src/main.rs @v0.0.26 L1405-1432) and L7 enforcement defaults to audit there too
+    (crates/openshell-sandbox/src/l7/mod.rs @v0.0.26 L120-122). Its CLI has no C(--output json): give O(discover) and
+    O(policy_command) (the target's C(sandbox.discover) and C(sandbox.policy)); the YAML after C(---) is then read
+    in the block style serde_yml writes, without a YAML library (a Mac's /usr/bin/python3 has none); other YAML
+    forms are refused with a message."
   - O(state=absent) restores each sandbox's policy from the copy taken before the first change (O(backup_dir)) and
     removes the copy; a sandbox this module never changed is left alone.
   - Idempotent (a second run changes nothing) and check-mode safe (the plan is reported, nothing is submitted).
@@ -37,6 +43,22 @@ attributes:
 options:
   sandboxes:
     description: Sandboxes to act on; empty means every sandbox C(openshell sandbox list -o json) shows.
+    type: list
+    elements: str
+    default: []
+  discover:
+    description:
+      - Command (whole argv) printing the gateway's sandbox names one per line, e.g. C([openshell, sandbox, list,
+        --names]) on v0.0.26; empty means C(openshell sandbox list --output json).
+    type: list
+    elements: str
+    default: []
+  policy_command:
+    description:
+      - Command (whole argv, C({sandbox}) replaced by the name) printing a sandbox's active policy - either the JSON
+        object of C(policy get --full --output json) or the status lines, C(---) and the YAML of v0.0.26's
+        C(policy get --full) (run.rs @v0.0.26 L4551-4601). Empty means C(openshell policy get <sandbox> --full
+        --output json).
     type: list
     elements: str
     default: []
@@ -126,17 +148,28 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _openshell_cli as C
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _policy
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_policy as P
 
 
 class Cli(C.Cli):
     """The shared CLI (module_utils/_openshell_cli) and what only the policy backend asks of it."""
 
+    def __init__(self, module, binary, environment, names_command=None, policy_command=None):
+        super().__init__(module, binary, environment, names_command)
+        self.policy_command = list(policy_command or [])
+
     def policy(self, name):
-        doc = self.json("policy", "get", name, "--full", "--output", "json")
-        if not isinstance(doc, dict) or not isinstance(doc.get("policy"), dict):
-            self.module.fail_json(msg=f"sandbox {name!r}: `openshell policy get --full -o json` returned no policy")
-        return doc["policy"]
+        if not self.policy_command:
+            doc = self.json("policy", "get", name, "--full", "--output", "json")
+            if not isinstance(doc, dict) or not isinstance(doc.get("policy"), dict):
+                self.module.fail_json(msg=f"sandbox {name!r}: `openshell policy get --full -o json` returned no policy")
+            return doc["policy"]
+        argv = [part.replace("{sandbox}", name) for part in self.policy_command]
+        rc, out, err = self.module.run_command(argv, environ_update=self.env)
+        if rc != 0:
+            self.module.fail_json(msg=f"sandbox {name!r}: `{' '.join(argv)}` exited {rc}: {(err or out).strip()[-600:]}", rc=rc)
+        return read_policy(self.module, name, out)
 
     def policy_set(self, name, policy, timeout):
         def submit(path):
@@ -153,6 +186,22 @@ class Cli(C.Cli):
         if rc != 0:
             self.module.fail_json(msg=f"sandbox {name!r} could not be re-created with the hardened policy (it is deleted; "
                                       f"re-run with state=absent to restore it): {(err or out).strip()[-600:]}", rc=rc)
+
+
+def read_policy(module, name, output):
+    """The policy document of a policy command's output: the JSON form, or the YAML after `---` (v0.0.26)."""
+    try:
+        if output.lstrip().startswith("{"):
+            parsed = _policy.policy_json(output)
+            doc = parsed[0] if parsed else None
+        else:  # v0.0.26: read without a YAML library (a Mac's /usr/bin/python3 has none)
+            text = _policy.policy_yaml(output)
+            doc = _policy.policy_document(text) if text is not None else None
+    except ValueError as exc:
+        module.fail_json(msg=f"sandbox {name!r}: the policy command printed no policy: {exc}")
+    if not isinstance(doc, dict):
+        module.fail_json(msg=f"sandbox {name!r}: the policy command printed no policy revision: {output.strip()[:300]!r}")
+    return doc
 
 
 def backup_path(directory, name):
@@ -206,6 +255,8 @@ def main():
             landlock_hard_requirement=dict(type="bool", default=True),
             recreate=dict(type="bool", default=False),
             images=dict(type="dict", default={}),
+            discover=dict(type="list", elements="str", default=[]),
+            policy_command=dict(type="list", elements="str", default=[]),
             backup_dir=dict(type="path", required=True),
             wait_timeout=dict(type="int", default=60),
         ),
@@ -214,7 +265,7 @@ def main():
     params = module.params
     if not 0 < params["wait_timeout"] <= 3600:
         module.fail_json(msg=f"wait_timeout {params['wait_timeout']} must be between 1 and 3600 seconds")
-    cli = Cli(module, params["openshell"], params["environment"])
+    cli = Cli(module, params["openshell"], params["environment"], params["discover"], params["policy_command"])
     present, problem = cli.sandboxes_for_plan()
     if problem:
         module.exit_json(changed=False, sandboxes={}, skipped_reason=problem)

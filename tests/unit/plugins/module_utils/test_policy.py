@@ -101,3 +101,63 @@ def test_landlock_compatibility(landlock, want):
 def test_landlock_compatibility_refuses_an_unknown_value():
     with pytest.raises(P.PolicyError, match="neither best_effort nor hard_requirement"):
         P.landlock_compatibility("landlock:\n  compatibility: strict\n")
+
+
+# --- the whole document (policy_document): what sandbox_policy reads on hosts without a YAML library -----------------
+
+POLICY_FILES = sorted((ROOT / "tests/standins").rglob("policies/**/*.yaml")) + [ROOT / "roles/lab/files/openshell/sandbox/policy.yaml"]
+
+
+class _Indented(yaml.SafeDumper):
+    """Block style with sequences indented under their key (the other layout a YAML writer may choose)."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
+def _canonical_forms():
+    """Every policy file of the stand-ins (NemoClaw's baseline and presets, the lab image's policy) as the k3s stand-in's
+    gateway prints it for `policy get --full` (serde_yml's block style: sequences at the key's indentation), and with
+    indented sequences; PyYAML reads each to the same document."""
+    import sys  # noqa: PLC0415
+
+    sys.path.insert(0, str(ROOT / "roles/lab/files/openshell/cluster"))
+    try:
+        import gateway  # noqa: PLC0415
+    finally:
+        sys.path.pop(0)
+    import jinja2  # noqa: PLC0415
+
+    template = (ROOT / "roles/lab/templates/lab-policy.yaml.j2").read_text()
+    sources = [(str(path.relative_to(ROOT)), path.read_text()) for path in POLICY_FILES]
+    sources.append(("lab-policy.yaml.j2", jinja2.Template(template).render(lab_allowed_hosts=["allowed.lab", "b.lab"],
+                                                                           lab_subnet="172.30.99.0/24")))
+    forms = []
+    for name, source in sources:
+        doc = yaml.safe_load(source)
+        if not isinstance(doc, dict) or "version" not in doc:
+            continue  # presets are fragments, not whole policies
+        text = gateway.canonical_policy(source)
+        forms += [pytest.param(text, id=name), pytest.param(yaml.dump(yaml.safe_load(text), Dumper=_Indented, sort_keys=False,
+                                                                      default_flow_style=False), id=name + " indented")]
+    return forms
+
+
+@pytest.mark.oracle("upstream")
+@pytest.mark.parametrize("text", _canonical_forms())
+def test_the_whole_document_reads_as_pyyaml_reads_it(text):
+    assert P.policy_document(text) == yaml.safe_load(text)
+
+
+@pytest.mark.oracle("self")
+def test_the_whole_document_reader_types_and_refusals():
+    text = ("version: 1\nnetwork_policies:\n  web-api:\n    name: 'web: api'\n    endpoints:\n    - host: api.example\n"
+            "      port: 443\n      protocol: rest\n      access: read-only\n      allowed_ips: [10.0.0.0/8, '192.168.0.0/16']\n"
+            "    - {}\n    binaries:\n    - path: /usr/bin/*\nlandlock:\n  compatibility: hard_requirement\nprocess: {}\n")
+    assert P.policy_document(text) == yaml.safe_load(text)
+    assert P.policy_document(CANONICAL.split("---\n", 1)[1]) == yaml.safe_load(CANONICAL.split("---\n", 1)[1])
+    assert P.policy_document("") is None
+    for bad in ("version: 1\n  stray: 2\n", "a: 1\na: 2\n", "a: |\n  text\n", "a: {b: 1}\n", "a: \"x\\ny\"\n",
+                "a:\n\t- b\n"):
+        with pytest.raises(P.PolicyError):
+            P.policy_document(bad)

@@ -312,12 +312,38 @@ def v_inference_get(_req):
         return {"routes": data["routes"]}
 
 
+def static_change_error(baseline_text, new_text):
+    """grpc/policy.rs @v0.0.26 L515-517 -> validation.rs L291-345 validate_static_fields_unchanged: against the
+    sandbox's creation policy, filesystem paths may only be added (include_workdir fixed), landlock and process must be
+    equal. None when the update is allowed."""
+    import yaml  # noqa: PLC0415 - the cluster image has PyYAML
+
+    base, new = (yaml.safe_load(t) or {} for t in (baseline_text, new_text))
+    bfs, nfs = base.get("filesystem_policy"), new.get("filesystem_policy")
+    if isinstance(bfs, dict) and isinstance(nfs, dict):
+        if bool(bfs.get("include_workdir")) != bool(nfs.get("include_workdir")):
+            return "filesystem include_workdir cannot be changed on a live sandbox"
+        for key in ("read_only", "read_write"):
+            gone = [p for p in bfs.get(key) or [] if p not in (nfs.get(key) or [])]
+            if gone:
+                return f"filesystem {key} path '{gone[0]}' cannot be removed on a live sandbox"
+    elif isinstance(bfs, dict) and nfs is None:
+        return "filesystem policy cannot be removed on a live sandbox"
+    for key in ("landlock", "process"):
+        if (base.get(key) or None) != (new.get(key) or None):
+            return f"{key} policy cannot be changed on a live sandbox (applied at startup)"
+    return None
+
+
 def v_policy_set(req):
     with db() as data:
         record = data["sandboxes"].get(req["name"])
         if record is None:
             raise GatewayError("NotFound", "sandbox not found")
         revisions = record.setdefault("policies", [])
+        problem = static_change_error(revisions[0]["yaml"], req["policy"]) if revisions else None
+        if problem:
+            raise GatewayError("InvalidArgument", problem)
         digest = hashlib.sha256(req["policy"].encode()).hexdigest()
         if revisions and revisions[-1]["hash"] == digest:
             return {"unchanged": True, **revisions[-1]}

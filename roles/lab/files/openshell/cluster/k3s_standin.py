@@ -48,6 +48,8 @@ import store as S  # noqa: E402
 from docker_api import Docker, DockerError  # noqa: E402
 
 ROOT = "/var/lib/rancher/k3s"
+# lab: bind-mounted by the lab CLI when the stand-in machine has an upstream CA (cli/openshell, setting upstream_ca)
+UPSTREAM_CA = "/etc/standin/upstream-ca.pem"
 KUBELET = f"{ROOT}/agent/kubelet/pods"
 STORAGE = f"{ROOT}/storage"
 NODE = f"{ROOT}/standin-node"
@@ -490,7 +492,20 @@ class Cluster:
                 if not os.path.exists(path):
                     os.makedirs(path)
             binds.append(f"{self.host_path(path)}:{mount['mountPath']}:{'ro' if mount.get('readOnly') else 'rw'}")
+        if ctr["name"] == "agent" and os.path.exists(UPSTREAM_CA):
+            binds.append(f"{self.host_path(self.upstream_ca())}:/etc/openshell-standin/upstream-ca.pem:ro")
         return binds, tmpfs
+
+    def upstream_ca(self):
+        """lab: the lab world's CA for the sandbox proxy's upstream TLS (the supervisor passes it as --upstream-ca).
+        A real host verifies upstream servers against public roots; the lab's world has a private CA, so without this
+        every TLS request the proxy terminates would fail upstream and no L7 rule could be exercised over HTTPS. Copied
+        into the cluster volume, whose host path the pods' bind mounts can name."""
+        dest = os.path.join(ROOT, "standin", "upstream-ca.pem")
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(UPSTREAM_CA, dest)
+        os.chmod(dest, 0o444)
+        return dest
 
 
 def quantity(value):
