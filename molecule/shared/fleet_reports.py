@@ -16,6 +16,11 @@ def hosts(phase):
     return json.loads((REPORTS / phase / "verify.json").read_text())["hosts"]
 
 
+# _verify_l7 runs on the k3s line; the fleet's world has no endpoint with a read-only REST rule named for it (a gap of
+# these scenarios, not of the line: make lab and molecule hardening prove the check fails before and passes after)
+UNNAMED_L7 = {"L4.l7_enforcement"}
+
+
 def check_phase(phase):
     """The verifier ran in the sandboxes after the phase; everything but the line's declared residuals passed, and
     only the peer checks may be skipped (a host with one sandbox has no peer; phase "pair" has two, check_pair)."""
@@ -26,7 +31,10 @@ def check_phase(phase):
         assert len(statuses) >= 30, (phase, name, len(statuses))
         assert set(result["failed_checks"]) == RESIDUAL, (phase, name, result["failed_checks"])
         assert {i for i, s in statuses.items() if s in ("fail", "error")} == RESIDUAL, (phase, name, statuses)
-        assert {i for i, s in statuses.items() if s == "skipped"} <= PEER_CHECKS, (phase, name, statuses)
+        assert {i for i, s in statuses.items() if s == "skipped"} <= PEER_CHECKS | UNNAMED_L7, (phase, name, statuses)
+        # the fleet names no read-only REST endpoint (verify_l7_readonly_host), so L4.l7_enforcement says why it skipped
+        assert all("l7_readonly_host" in str(f.get("observed")) for f in result["findings"]
+                   if f["id"] in UNNAMED_L7 and f["status"] == "skipped"), (phase, name)
 
 
 def check_pair():
