@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import time
+
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils._fleet import strip_ansi
 
 
 # The argument spec of the options doc fragment agentsec.nemoclaw.openshell_cli documents (openshell, environment).
@@ -21,8 +22,6 @@ ARGUMENT_SPEC = dict(
     environment=dict(type="dict", default={}),
 )
 
-
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class Cli:
@@ -58,7 +57,7 @@ class Cli:
         if rc != 0:
             return None, f"`{' '.join(argv)}` exited {rc}: {(err or out).strip()[-300:]}"
         if self.names_command:
-            return [n for n in (ANSI.sub("", line).strip() for line in out.splitlines()) if n], None
+            return [n for n in (strip_ansi(line).strip() for line in out.splitlines()) if n], None
         try:
             return [s["name"] for s in json.loads(out)], None
         except (ValueError, TypeError, KeyError):

@@ -16,6 +16,8 @@ import json
 import re
 import subprocess
 
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils._fleet import strip_ansi
+
 # One line (the gateway refuses newlines in exec arguments, grpc/sandbox.rs @v0.0.26 L770-772).
 # The first statement makes the verifier undumpable (PR_SET_DUMPABLE 0) before it reads anything, so another process of
 # the agent's uid cannot open its /proc/<pid>/mem or ptrace it from then on (docs/adversarial.md, class 2b).
@@ -26,7 +28,6 @@ BOOT = ("import ctypes;getattr(ctypes.CDLL(None),'prctl',lambda *a:0)(4,0,0,0,0)
         "r=getattr(sys.modules[d['main']],d['entry'])(d['params']);"
         "sys.stdout.write('\\n@@agentsec-result@@'+json.dumps(r))")
 MARKER = "@@agentsec-result@@"
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class ExecError(Exception):
@@ -54,14 +55,14 @@ def host_command(argv, env, timeout, what):
         raise ExecError(f"{what} {argv[0]!r} failed: {exc}") from exc
     if proc.returncode != 0:
         raise ExecError(f"{what} `{' '.join(argv)}` exited {proc.returncode}: "
-                        f"{ANSI.sub('', proc.stderr).strip()[-500:]}")
+                        f"{strip_ansi(proc.stderr).strip()[-500:]}")
     return proc.stdout
 
 
 def discover(argv, env, timeout):
     """Sandbox names, one per line of the discovery command's output (`openshell sandbox list --names`)."""
     out = host_command(argv, env, timeout, "sandbox discovery")
-    return [ANSI.sub("", line).strip() for line in out.splitlines() if ANSI.sub("", line).strip()]
+    return [n for n in (strip_ansi(line).strip() for line in out.splitlines()) if n]
 
 
 def run_one(prefix, sandbox, python, data, env, timeout):
@@ -73,7 +74,7 @@ def run_one(prefix, sandbox, python, data, env, timeout):
     except OSError as exc:
         return {"error": f"cannot run {argv[0]!r}: {exc.strerror}", "unreachable": True}
     out = proc.stdout.decode(errors="replace")
-    err = ANSI.sub("", proc.stderr.decode(errors="replace")).strip()
+    err = strip_ansi(proc.stderr.decode(errors="replace")).strip()
     if MARKER not in out:
         return {"error": f"no result from sandbox {sandbox!r} (exit {proc.returncode}): {err[-800:] or out[-800:]}",
                 "unreachable": proc.returncode != 0 and not out.strip(), "rc": proc.returncode}

@@ -160,12 +160,8 @@ class Cli(C.Cli):
         self.policy_command = list(policy_command or [])
 
     def policy(self, name):
-        if not self.policy_command:
-            doc = self.json("policy", "get", name, "--full", "--output", "json")
-            if not isinstance(doc, dict) or not isinstance(doc.get("policy"), dict):
-                self.module.fail_json(msg=f"sandbox {name!r}: `openshell policy get --full -o json` returned no policy")
-            return doc["policy"]
-        argv = [part.replace("{sandbox}", name) for part in self.policy_command]
+        argv = [part.replace("{sandbox}", name) for part in self.policy_command] or \
+            [self.binary, "policy", "get", name, "--full", "--output", "json"]
         rc, out, err = self.module.run_command(argv, environ_update=self.env)
         if rc != 0:
             self.module.fail_json(msg=f"sandbox {name!r}: `{' '.join(argv)}` exited {rc}: {(err or out).strip()[-600:]}", rc=rc)
