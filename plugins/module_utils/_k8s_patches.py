@@ -88,6 +88,10 @@ def launcher_flags(opts):
     if opts.get("l2"):
         flags += ["--filter", FILTER]
     if opts.get("l1"):
+        # required, not best effort: on a kernel without Landlock the session ends (exit 5) instead of running with
+        # no filesystem rules (OpenShell's best_effort default, landlock.rs @v0.0.111 L150-300); preflight refuses such
+        # a host before any change (preflight_min_landlock_abi). tests/integration/test_attack_no_landlock.py
+        flags.append("--landlock-required")
         for path in opts.get("landlock_ro") or []:
             flags += ["--landlock-ro", path]
         for path in opts.get("landlock_rw") or []:

@@ -1,7 +1,7 @@
 # Copyright: (c) 2026, agentsec.nemoclaw contributors
 # Apache License 2.0 (see LICENSE)
-"""An OpenShell sandbox policy read from `openshell policy get <sandbox> --full`: its filesystem part, its Landlock mode,
-its L7 endpoints, and (policy_document) the whole document.
+"""An OpenShell sandbox policy read from `openshell policy get <sandbox> --full` (policy_output: the JSON form of the
+host-service lines, or v0.0.26's YAML read by policy_document): its filesystem part, its Landlock mode, its L7 endpoints.
 
 OpenShell v0.0.26 prints the active revision's status lines, then `---` and the policy as YAML written by
 openshell_policy::serialize_sandbox_policy (crates/openshell-cli/src/run.rs L4551-4601, crates/openshell-policy/src/
@@ -22,10 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-
-_KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_]*):(?: +(?P<value>.*))?$")
-_ITEM = re.compile(r"^(?P<indent> *)- +(?P<value>.*)$")
-
 
 class PolicyError(ValueError):
     """The policy text is not in the form OpenShell prints."""
@@ -172,16 +168,61 @@ def policy_document(text):
     return value
 
 
+_STATUS = re.compile(r"^(Version|Hash|Status):\s+(.*)$")
+
+
+def status_revision(output):
+    """{version, hash, status} from the status lines v0.0.26 prints before `---` (run.rs @v0.0.26 L4568-4571:
+    `Version:`, `Hash:`, `Status:` - the PolicyStatus name, e.g. Loaded)."""
+    found = {}
+    for line in output.splitlines():
+        if line.strip() == "---":
+            break
+        match = _STATUS.match(line.strip())
+        if match:
+            found[match.group(1).lower()] = match.group(2).strip()
+    version = found.get("version")
+    return {"version": int(version) if version and version.isdigit() else version, "hash": found.get("hash"),
+            "status": found.get("status")}
+
+
+def policy_output(output):
+    """(policy, revision) of a policy command's output in either form the lines print: the JSON object of
+    `policy get --full --output json` (policy_json), or v0.0.26's status lines, `---` and YAML, read by policy_document
+    (no YAML library needed). None when the sandbox has no policy revision; PolicyError when it cannot be read."""
+    if output.lstrip().startswith("{"):
+        return policy_json(output)
+    text = policy_yaml(output)
+    if text is None:
+        return None
+    doc = policy_document(text)
+    if doc is None:
+        return None
+    if not isinstance(doc, dict):
+        raise PolicyError("the policy after `---` is not a mapping")
+    return doc, status_revision(output)
+
+
 def filesystem_from(policy):
-    """filesystem_policy() of a parsed policy (the JSON form): {include_workdir, read_only, read_write} or None."""
+    """The filesystem part of a policy document: {include_workdir, read_only, read_write}, or None when it has none.
+    Fields outside FilesystemDef (openshell-policy lib.rs @v0.0.26 L42-50, deny_unknown_fields) and paths that are not absolute are refused."""
     fs = policy.get("filesystem_policy")
     if fs is None:
         return None
     if not isinstance(fs, dict):
         raise PolicyError("filesystem_policy is not a mapping")
-    out = {"include_workdir": bool(fs.get("include_workdir", False)), "read_only": [], "read_write": []}
+    unknown = sorted(set(fs) - {"include_workdir", "read_only", "read_write"})
+    if unknown:
+        raise PolicyError(f"unknown filesystem_policy field {unknown[0]!r}")
+    include = fs.get("include_workdir", False)
+    if not isinstance(include, bool):
+        raise PolicyError(f"include_workdir {include!r} is not a boolean")
+    out = {"include_workdir": include, "read_only": [], "read_write": []}
     for key in ("read_only", "read_write"):
-        for path in fs.get(key) or []:
+        paths = fs.get(key) or []
+        if not isinstance(paths, list):
+            raise PolicyError(f"filesystem_policy.{key} is not a sequence")
+        for path in paths:
             if not isinstance(path, str) or not path.startswith("/"):
                 raise PolicyError(f"filesystem_policy.{key}: {path!r} is not an absolute path")
             out[key].append(path)
@@ -189,7 +230,8 @@ def filesystem_from(policy):
 
 
 def landlock_from(policy):
-    """landlock_compatibility() of a parsed policy: best_effort when absent (OpenShell's default)."""
+    """The policy's landlock.compatibility: `best_effort` when unset, OpenShell's default (crates/openshell-policy:
+    Landlock compatibility defaults to best_effort; 0.1.x schema.mdx@0b37da61)."""
     value = (policy.get("landlock") or {}).get("compatibility") or "best_effort"
     if value not in ("best_effort", "hard_requirement"):
         raise PolicyError(f"landlock.compatibility {value!r} is neither best_effort nor hard_requirement")
@@ -204,88 +246,10 @@ def l7_endpoints(policy):
     for rule_name, rule in sorted((policy.get("network_policies") or {}).items()):
         for ep in (rule or {}).get("endpoints") or []:
             if isinstance(ep, dict) and ep.get("protocol") in ("rest", "sql"):
-                out.append({"rule": rule_name, "host": ep.get("host", ""), "port": ep.get("port"),
+                # `port`, or `ports` for several (NetworkEndpointDef, openshell-policy lib.rs @v0.0.26 L81-103)
+                out.append({"rule": rule_name, "host": ep.get("host", ""), "port": ep.get("port") or ep.get("ports"),
                             "protocol": ep["protocol"], "enforcement": ep.get("enforcement") or "audit"})
     return out
-
-
-def _top_block(text, name):
-    """(the rest of the line `name:` at the top level, the indented lines under it without blanks and comments), or
-    None when the document has no top-level key `name`."""
-    found, block = None, []
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if not line.startswith(" "):
-            if found is not None:
-                break
-            match = _KEY.match(line)
-            if match and match.group("key") == name:
-                found = (match.group("value") or "").strip()
-        elif found is not None:
-            block.append(line)
-    return None if found is None else (found, block)
-
-
-def filesystem_policy(text):
-    """{include_workdir, read_only, read_write} of a policy document; None when it has no filesystem_policy."""
-    top = _top_block(text, "filesystem_policy")
-    if top is None:
-        return None
-    rest, block = top
-    if rest not in ("", "null"):
-        raise PolicyError("filesystem_policy is not a block mapping")
-    base = len(block[0]) - len(block[0].lstrip(" ")) if block else None
-    out = {"include_workdir": False, "read_only": [], "read_write": []}
-    current = None
-    for line in block:
-        key = _KEY.match(line)
-        item = _ITEM.match(line)
-        indent = len(line) - len(line.lstrip(" "))
-        if key and indent == base and not item:
-            name, value = key.group("key"), (key.group("value") or "").strip()
-            if name not in out:
-                raise PolicyError(f"unknown filesystem_policy field {name!r}")
-            if name == "include_workdir":
-                if _scalar(value) not in ("true", "false"):
-                    raise PolicyError(f"include_workdir {value!r} is not a boolean")
-                out[name], current = _scalar(value) == "true", None
-            elif value in ("", "null"):
-                current = name
-            elif value == "[]":
-                current = None
-            else:
-                raise PolicyError(f"filesystem_policy.{name} is not a block sequence")
-        elif item and current and indent >= base:
-            value = _scalar(item.group("value"))
-            if not value.startswith("/"):
-                raise PolicyError(f"filesystem_policy.{current}: {value!r} is not an absolute path")
-            out[current].append(value)
-        else:
-            raise PolicyError(f"unreadable filesystem_policy line {line.strip()[:60]!r}")
-    return out
-
-
-def landlock_compatibility(text):
-    """The policy's landlock.compatibility - `best_effort` when the policy has no landlock block, which is OpenShell's
-    default (crates/openshell-policy: Landlock compatibility defaults to best_effort; 0.1.x schema.mdx@0b37da61)."""
-    top, value = _top_block(text, "landlock"), None
-    rest, block = top or ("", [])
-    if rest.startswith("{"):  # a flow mapping: {compatibility: hard_requirement}
-        for part in rest.strip("{}").split(","):
-            key, _sep, val = part.partition(":")
-            if key.strip() == "compatibility":
-                value = _scalar(val.strip())
-    for line in block:
-        match = _KEY.match(line)
-        if match and match.group("key") == "compatibility":
-            value = _scalar((match.group("value") or "").strip())
-    if value is None:
-        return "best_effort"
-    if value not in ("best_effort", "hard_requirement"):
-        raise PolicyError(f"landlock.compatibility {value!r} is neither best_effort nor hard_requirement")
-    return value
 
 
 def landlock_lists(fs, workdir, extra_ro=(), extra_rw=()):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import inspect
 import json
-import re
 import subprocess
 
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils._fleet import strip_ansi

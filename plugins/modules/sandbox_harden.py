@@ -297,9 +297,9 @@ def landlock_rules(module, names, env):
                                  "check the target's CLI")
         if proc.returncode != 0:
             module.fail_json(msg=f"sandbox {name}: `{' '.join(argv)}` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
-        text = _policy.policy_yaml(proc.stdout)
         try:
-            fs = _policy.filesystem_policy(text) if text is not None else None
+            parsed = _policy.policy_output(proc.stdout)
+            fs = _policy.filesystem_from(parsed[0]) if parsed else None
         except _policy.PolicyError as exc:
             module.fail_json(msg=f"sandbox {name}: its policy cannot be read ({exc}); nothing was changed")
         if fs is None:

@@ -187,14 +187,10 @@ class Cli(C.Cli):
 def read_policy(module, name, output):
     """The policy document of a policy command's output: the JSON form, or the YAML after `---` (v0.0.26)."""
     try:
-        if output.lstrip().startswith("{"):
-            parsed = _policy.policy_json(output)
-            doc = parsed[0] if parsed else None
-        else:  # v0.0.26: read without a YAML library (a Mac's /usr/bin/python3 has none)
-            text = _policy.policy_yaml(output)
-            doc = _policy.policy_document(text) if text is not None else None
+        parsed = _policy.policy_output(output)
     except ValueError as exc:
         module.fail_json(msg=f"sandbox {name!r}: the policy command printed no policy: {exc}")
+    doc = parsed[0] if parsed else None
     if not isinstance(doc, dict):
         module.fail_json(msg=f"sandbox {name!r}: the policy command printed no policy revision: {output.strip()[:300]!r}")
     return doc

@@ -384,22 +384,14 @@ def policy_params(params, name, env):
     the JSON object of `policy get --full --output json` (host-service lines) or status lines, `---` and YAML."""
     argv = _sandbox_exec.expand(params["policy_command"], name)
     output = _sandbox_exec.host_command(argv, env, params["exec_timeout"], "the policy command")
-    policy_ext = "_verify_policy" in params["extensions"]
-    if output.lstrip().startswith("{"):
-        parsed = _policy.policy_json(output)
-        if parsed is None:
-            return {}
-        doc, revision = parsed
-        # read only where a check uses it (the policy lines' extension), so no other target depends on that form
-        found = ({"policy_landlock_compatibility": _policy.landlock_from(doc), "policy_l7_endpoints": _policy.l7_endpoints(doc),
-                  "policy_revision": revision} if policy_ext else {})
-        fs = _policy.filesystem_from(doc)
-    else:
-        text = _policy.policy_yaml(output)
-        if text is None:
-            return {}
-        found = {"policy_landlock_compatibility": _policy.landlock_compatibility(text)} if policy_ext else {}
-        fs = _policy.filesystem_policy(text)
+    parsed = _policy.policy_output(output)
+    if parsed is None:
+        return {}
+    doc, revision = parsed
+    # read only where a check uses it (the policy extension), so no other target depends on those parts of the policy
+    found = ({"policy_landlock_compatibility": _policy.landlock_from(doc), "policy_l7_endpoints": _policy.l7_endpoints(doc),
+              "policy_revision": revision} if "_verify_policy" in params["extensions"] else {})
+    fs = _policy.filesystem_from(doc)
     if fs is None:
         return found
     _ro, rw = _policy.landlock_lists(fs, params["workdir"])

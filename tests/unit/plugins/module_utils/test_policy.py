@@ -1,6 +1,7 @@
 """Reading the filesystem part of `openshell policy get --full` (v0.0.26 run.rs L4551-4601, serde_yml of PolicyFile)."""
 from __future__ import annotations
 
+import json
 import pathlib
 
 import pytest
@@ -36,20 +37,39 @@ network_policies:
 """
 
 
+def _gateway():
+    """The k3s stand-in's gateway module: its canonical_policy prints a policy as `policy get --full` does."""
+    import sys  # noqa: PLC0415
+
+    sys.path.insert(0, str(ROOT / "roles/lab/files/openshell/cluster"))
+    try:
+        import gateway  # noqa: PLC0415
+    finally:
+        sys.path.pop(0)
+    return gateway
+
+
+def _fs(text):
+    return P.filesystem_from(P.policy_document(text))
+
+
 @pytest.mark.oracle("upstream")
 def test_reads_the_canonical_form():
-    fs = P.filesystem_policy(P.policy_yaml(CANONICAL))
-    assert fs == {"include_workdir": False, "read_only": ["/usr", "/sandbox", "/odd path"],
-                  "read_write": ["/tmp", "/sandbox/.openclaw-data"]}
+    doc, revision = P.policy_output(CANONICAL)
+    assert P.filesystem_from(doc) == {"include_workdir": False, "read_only": ["/usr", "/sandbox", "/odd path"],
+                                      "read_write": ["/tmp", "/sandbox/.openclaw-data"]}
+    # the status lines before `---` (run.rs @v0.0.26 L4568-4571; Status is the PolicyStatus name)
+    assert revision == {"version": 2, "hash": "0f3c", "status": "Loaded"}
 
 
 @pytest.mark.oracle("upstream")
 def test_agrees_with_a_yaml_parser_on_nemoclaws_policy_file():
-    # NemoClaw v0.0.21's policy file (stand-in copy of nemoclaw-blueprint/policies/openclaw-sandbox.yaml @db3453b5),
-    # comments and indented sequences included; PyYAML is the referee for what the file says
+    # NemoClaw v0.0.21's policy file (stand-in copy of nemoclaw-blueprint/policies/openclaw-sandbox.yaml @db3453b5)
+    # as the gateway prints it back (block style; the file itself has flow mappings, which no gateway output has);
+    # PyYAML is the referee for what the file says
     text = NEMOCLAW_POLICY.read_text()
     want = yaml.safe_load(text)["filesystem_policy"]
-    got = P.filesystem_policy(text)
+    got = _fs(_gateway().canonical_policy(text))
     assert got == {"include_workdir": want.get("include_workdir", False), "read_only": want["read_only"],
                    "read_write": want["read_write"]}
     assert "/sandbox" in got["read_only"] and "/sandbox" not in got["read_write"]
@@ -57,21 +77,31 @@ def test_agrees_with_a_yaml_parser_on_nemoclaws_policy_file():
 
 @pytest.mark.oracle("upstream")
 def test_no_revision_and_no_filesystem_part():
-    assert P.policy_yaml("") is None  # "No policy history found" goes to stderr (run.rs L4597)
-    assert P.filesystem_policy("version: 1\nnetwork_policies: {}\n") is None
+    assert P.policy_output("") is None  # "No policy history found" goes to stderr (run.rs L4597)
+    assert P.policy_output("Version:      3\nHash:         ab\n") is None  # no --full: status lines only
+    assert P.filesystem_from(P.policy_document("version: 1\nnetwork_policies: {}\n")) is None
 
 
 @pytest.mark.oracle("self")
 @pytest.mark.parametrize("text, fragment", [
-    ("filesystem_policy:\n  read_only: [/usr, /lib]\n", "block sequence"),
+    ("filesystem_policy:\n  read_only: /usr\n", "not a sequence"),
     ("filesystem_policy:\n  read_only:\n  - usr\n", "absolute path"),
-    ("filesystem_policy:\n  writable:\n  - /x\n", "unknown filesystem_policy field"),
+    ("filesystem_policy:\n  writable:\n  - /x\n", "unknown filesystem_policy field"),  # deny_unknown_fields
     ("filesystem_policy:\n  include_workdir: maybe\n", "not a boolean"),
-    ("filesystem_policy: {read_only: [/usr]}\n", "not a block mapping"),
+    ("filesystem_policy: {read_only: [/usr]}\n", "unsupported YAML form"),  # serde_yml writes no flow mapping
+    ("filesystem_policy: /usr\n", "not a mapping"),
 ])
 def test_refuses_what_it_cannot_read(text, fragment):
     with pytest.raises(P.PolicyError, match=fragment):
-        P.filesystem_policy(text)
+        _fs(text)
+
+
+@pytest.mark.oracle("upstream")
+def test_the_json_form_reads_the_same_policy():
+    # the host-service lines print the same PolicyFile as JSON (run.rs @v0.0.111 L6505-6569), which policy_output takes too
+    doc = P.policy_document(CANONICAL.split("---\n", 1)[1])
+    output = json.dumps({"sandbox": "s", "version": 2, "hash": "0f3c", "status": "loaded", "policy": doc})
+    assert P.policy_output(output) == (doc, {"version": 2, "hash": "0f3c", "status": "loaded"})
 
 
 @pytest.mark.oracle("upstream")
@@ -87,12 +117,12 @@ def test_landlock_lists_add_the_workdir_only_with_include_workdir():
 @pytest.mark.parametrize(("landlock", "want"), [
     ("landlock:\n  compatibility: best_effort\n", "best_effort"),           # the canonical block form (serde_yml)
     ("landlock:\n  compatibility: hard_requirement\n", "hard_requirement"),
-    ("landlock: {compatibility: 'hard_requirement'}\n", "hard_requirement"),  # a flow mapping, as a user may write it
+    ("landlock:\n  compatibility: 'hard_requirement'\n", "hard_requirement"),
     ("", "best_effort"),                                                      # no landlock block: OpenShell's default
 ])
 def test_landlock_compatibility(landlock, want):
     text = P.policy_yaml(CANONICAL.replace("landlock:\n  compatibility: best_effort\n", landlock))
-    assert P.landlock_compatibility(text) == want
+    assert P.landlock_from(P.policy_document(text)) == want
     if landlock:  # the same answer a YAML parser gives
         assert yaml.safe_load(text)["landlock"]["compatibility"] == want
 
@@ -100,7 +130,7 @@ def test_landlock_compatibility(landlock, want):
 @pytest.mark.oracle("self")
 def test_landlock_compatibility_refuses_an_unknown_value():
     with pytest.raises(P.PolicyError, match="neither best_effort nor hard_requirement"):
-        P.landlock_compatibility("landlock:\n  compatibility: strict\n")
+        P.landlock_from(P.policy_document("landlock:\n  compatibility: strict\n"))
 
 
 # --- the whole document (policy_document): what sandbox_policy reads on hosts without a YAML library -----------------
@@ -119,13 +149,7 @@ def _canonical_forms():
     """Every policy file of the stand-ins (NemoClaw's baseline and presets, the lab image's policy) as the k3s stand-in's
     gateway prints it for `policy get --full` (serde_yml's block style: sequences at the key's indentation), and with
     indented sequences; PyYAML reads each to the same document."""
-    import sys  # noqa: PLC0415
-
-    sys.path.insert(0, str(ROOT / "roles/lab/files/openshell/cluster"))
-    try:
-        import gateway  # noqa: PLC0415
-    finally:
-        sys.path.pop(0)
+    gateway = _gateway()
     import jinja2  # noqa: PLC0415
 
     template = (ROOT / "roles/lab/templates/lab-policy.yaml.j2").read_text()

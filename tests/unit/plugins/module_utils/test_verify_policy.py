@@ -103,10 +103,39 @@ def test_policy_params_hand_the_value_from_the_policy_command(tmp_path):
     assert found["policy_read_only"] == ["/usr"] and "/tmp" in found["writable_paths"]
 
 
+@pytest.mark.oracle("upstream")
+def test_policy_params_read_the_v0026_form_without_a_yaml_library(tmp_path, monkeypatch):
+    # the k3s line's `openshell policy get <sb> --full`: status lines, `---`, serde_yml's block style (run.rs @v0.0.26
+    # L4551-4601; NetworkEndpointDef fields in struct order, openshell-policy lib.rs @v0.0.26 L81-103). The REST
+    # endpoint has no enforcement, so it is audited (l7/mod.rs @v0.0.26 L120-122)
+    import builtins  # noqa: PLC0415
+
+    from ansible_collections.agentsec.nemoclaw.plugins.modules import sandbox_verify  # noqa: PLC0415
+
+    out = tmp_path / "policy.txt"
+    out.write_text("Version:      3\nHash:         9f2e\nStatus:       Loaded\nActive:       3\nCreated:      1712 ms\n---\n"
+                   "version: 1\nfilesystem_policy:\n  include_workdir: true\n  read_only:\n  - /usr\n  read_write:\n  - /tmp\n"
+                   "landlock:\n  compatibility: best_effort\nnetwork_policies:\n  lab_allowed:\n    name: lab_allowed\n"
+                   "    endpoints:\n    - host: allowed.lab\n      port: 443\n      protocol: rest\n      tls: terminate\n"
+                   "      access: read-only\n    - host: plain.lab\n      port: 80\n    binaries:\n    - path: /usr/bin/curl\n")
+    real_import = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **kw: (_ for _ in ()).throw(ImportError(name))
+                        if name == "yaml" else real_import(name, *a, **kw))
+    params = {"policy_command": [sys.executable, "-c", f"print(open({str(out)!r}).read())", "{sandbox}"],
+              "exec_timeout": 30, "workdir": "/sandbox", "extensions": ["_verify_l7", "_verify_policy"]}
+    found = sandbox_verify.policy_params(params, "sb", {})
+    assert found["policy_l7_endpoints"] == [{"rule": "lab_allowed", "host": "allowed.lab", "port": 443, "protocol": "rest",
+                                             "enforcement": "audit"}]
+    assert found["policy_revision"] == {"version": 3, "hash": "9f2e", "status": "Loaded"}
+    assert found["policy_read_only"] == ["/usr"] and found["writable_paths"] == ["/tmp", "/sandbox"]
+    status, obs = run_l7(found)
+    assert status == V.FAIL and "allowed.lab:443 (audit)" in obs["reason"]
+
+
 @pytest.mark.oracle("self")
 def test_the_landlock_block_is_read_only_where_its_check_runs(tmp_path):
-    # a target without the policy lines' extension (k3s, lab) does not depend on the landlock block's form: an
-    # unreadable value there fails only the target whose check reads it
+    # a target without the policy extension does not depend on the landlock block's form: an unreadable value there
+    # fails only the target whose check reads it
     from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _policy  # noqa: PLC0415
     from ansible_collections.agentsec.nemoclaw.plugins.modules import sandbox_verify  # noqa: PLC0415
 
