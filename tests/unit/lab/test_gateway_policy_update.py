@@ -50,3 +50,26 @@ def gateway(monkeypatch):
 def test_live_updates_keep_the_static_part(gateway, change, error):
     got = gateway.static_change_error(BASE, change(BASE))
     assert (got is None) if error is None else (error in (got or "")), got
+
+
+@pytest.mark.oracle("upstream")
+def test_a_set_revision_is_pending_until_the_supervisor_reports_it(gateway, monkeypatch, tmp_path):
+    # version 1 (creation) is loaded (grpc/policy.rs @v0.0.26 L120-140); `policy set` adds a pending revision
+    # (sqlite.rs L207-208); ReportPolicyStatus makes it loaded and supersedes the older ones (policy.rs L675-735,
+    # sqlite.rs L331-341) or failed with the load error. `policy set --wait` polls exactly this (run.rs L4487-4549).
+    monkeypatch.setattr(gateway, "DB", str(tmp_path / "gateway.json"))
+    with gateway.db() as data:
+        data["sandboxes"]["sb"] = {"id": "0f0f", "name": "sb", "policies": [gateway._revision(1, BASE)]}
+    enforced = BASE.replace("access: read-only}", "access: read-only, enforcement: enforce}")
+    rev = gateway.v_policy_set({"name": "sb", "policy": enforced})
+    assert (rev["version"], rev["status"]) == (2, "Pending")
+    got = gateway.v_policy_get({"name": "sb", "rev": 2})["policy"]
+    assert (got["status"], got["active_version"]) == ("Pending", 1)
+    assert gateway.supervisor_report("0f0f", 3, True) is False  # no such revision: NotFound upstream
+    assert gateway.supervisor_report("0f0f", 2, True) is True
+    assert gateway.v_policy_get({"name": "sb", "rev": 2})["policy"]["active_version"] == 2
+    assert [gateway.v_policy_get({"name": "sb", "rev": v})["policy"]["status"] for v in (1, 2)] == ["Superseded", "Loaded"]
+    third = gateway.v_policy_set({"name": "sb", "policy": enforced.replace("api.example", "api2.example")})
+    assert gateway.supervisor_report("0f0f", third["version"], False, "L7 validation error") is True
+    failed = gateway.v_policy_get({"name": "sb", "rev": 3})["policy"]
+    assert (failed["status"], failed["load_error"], failed["active_version"]) == ("Failed", "L7 validation error", 2)

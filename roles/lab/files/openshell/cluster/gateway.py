@@ -195,9 +195,12 @@ def v_sandbox_create(req):
     return _public(record, None)
 
 
-def _revision(version, text):
+def _revision(version, text, status="Loaded"):
+    """A policy revision. Version 1, the creation policy, is stored as loaded (grpc/policy.rs @v0.0.26 L120-140); a
+    revision from `policy set` starts pending (persistence/sqlite.rs @v0.0.26 L207-208) until the sandbox's
+    supervisor reports it loaded or failed (supervisor_report)."""
     return {"version": version, "hash": hashlib.sha256(text.encode()).hexdigest(), "yaml": text,
-            "created_at_ms": now_ms(), "status": "Loaded"}
+            "created_at_ms": now_ms(), "status": status}
 
 
 def v_sandbox_get(req):
@@ -347,8 +350,28 @@ def v_policy_set(req):
         digest = hashlib.sha256(req["policy"].encode()).hexdigest()
         if revisions and revisions[-1]["hash"] == digest:
             return {"unchanged": True, **revisions[-1]}
-        revisions.append(_revision(len(revisions) + 1, req["policy"]))
+        revisions.append(_revision(len(revisions) + 1, req["policy"], "Pending"))
         return {"unchanged": False, **revisions[-1]}
+
+
+def supervisor_report(sandbox_id, version, loaded, error=""):
+    """ReportPolicyStatus (grpc/policy.rs @v0.0.26 L675-735): the revision becomes loaded or failed (with the load
+    error); a loaded one supersedes every older pending or loaded revision (sqlite.rs @v0.0.26 L331-341). False when
+    the sandbox or the revision does not exist (NotFound upstream)."""
+    with db() as data:
+        record = next((r for r in data["sandboxes"].values() if r["id"] == sandbox_id), None)
+        revisions = (record or {}).get("policies") or []
+        rev = next((r for r in revisions if r["version"] == version), None)
+        if rev is None:
+            return False
+        rev["status"] = "Loaded" if loaded else "Failed"
+        rev["load_error"] = "" if loaded else str(error or "")
+        if loaded:
+            rev["loaded_at_ms"] = now_ms()
+            for older in revisions:
+                if older["version"] < version and older["status"] in ("Pending", "Loaded"):
+                    older["status"] = "Superseded"
+        return True
 
 
 def canonical_policy(text):
@@ -390,11 +413,12 @@ def v_policy_get(req):
     if record is None:
         raise GatewayError("NotFound", "sandbox not found")
     revisions = record.get("policies") or []
+    active = max([r["version"] for r in revisions if r["status"] == "Loaded"] or [0])
     if req.get("rev"):
         revisions = [r for r in revisions if r["version"] == req["rev"]]
     if not revisions:
         return {"policy": None}
-    return {"policy": {**revisions[-1], "yaml": canonical_policy(revisions[-1]["yaml"])}}
+    return {"policy": {**revisions[-1], "yaml": canonical_policy(revisions[-1]["yaml"]), "active_version": active}}
 
 
 def supervisor_config(sandbox_id):

@@ -579,6 +579,25 @@ class SupervisorApi(http.server.BaseHTTPRequestHandler):
             return
         self._reply(200, config)
 
+    def do_POST(self):  # noqa: N802 - ReportPolicyStatus (grpc/policy.rs @v0.0.26 L675-735), over the same channel
+        if self.headers.get("Authorization") != f"Bearer {self.token}":
+            self._reply(401, {"error": "client certificate required"})
+            return
+        m = re.fullmatch(r"/v1/sandboxes/([0-9a-f-]+)/policy-status", self.path)
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            version = int(body["version"])
+        except (ValueError, KeyError, TypeError):
+            self._reply(400, {"error": "version is required"})
+            return
+        if not m or version < 1:
+            self._reply(400 if m else 404, {"error": "version is required" if m else "not found"})
+            return
+        if not G.supervisor_report(m.group(1), version, bool(body.get("loaded")), body.get("error") or ""):
+            self._reply(404, {"error": "policy revision not found"})
+            return
+        self._reply(200, {})
+
     def log_message(self, *_args):
         pass
 

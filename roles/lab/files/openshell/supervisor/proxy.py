@@ -1855,6 +1855,19 @@ class Proxy:
             text = fh.read()
         self.data = load_policy_text(text)  # a policy that does not load at start is fatal (sb/lib.rs load_policy)
         self.policy_digest = hashlib.sha256(text.encode()).hexdigest()
+        self.status_path = getattr(args, "status", None)
+        self.write_status(True, "")
+
+    def write_status(self, loaded, error):
+        """lab: the supervisor's policy poll and the policy engine are two processes here (one in upstream, where the
+        poll loop reports the reload's outcome itself, sb/lib.rs @v0.0.26 L1925-1985): the outcome of loading the
+        current policy file, for the supervisor to report to the gateway."""
+        if not self.status_path:
+            return
+        tmp = f"{self.status_path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"digest": self.policy_digest, "loaded": loaded, "error": error}, fh)
+        os.replace(tmp, self.status_path)
 
     # -- background refresh ---------------------------------------------------------------------------------------
     def poll_policy(self, interval):
@@ -1875,10 +1888,12 @@ class Proxy:
             except PolicyError as exc:
                 LOG("POLICY_RELOAD", action="keep", reason=f"Policy reload failed, keeping last-known-good policy: {exc}")
                 self.policy_digest = digest
+                self.write_status(False, str(exc))
                 continue
             with self.data_lock:
                 self.data, self.policy_digest = data, digest
             LOG("POLICY_RELOAD", action="loaded", policy_hash=digest[:16])
+            self.write_status(True, "")
 
     def poll_routes(self, interval):
         while True:
@@ -2133,6 +2148,7 @@ def parse_args(argv):
     p.add_argument("--gap", action="append", choices=GAPS, help="reproduce one lab deviation (repeatable)")
     p.add_argument("--resolve", action="append", type=_pin, default=[], help="tests only: HOST=IP pins a name (repeatable)")
     p.add_argument("--log", help="also append the decision log to this file")
+    p.add_argument("--status", help="lab: write the outcome of each policy load here (JSON: digest, loaded, error)")
     p.add_argument("--proc", default="/proc", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     pins = {}
