@@ -23,7 +23,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-
 class Cli:
     def __init__(self, module, binary, environment, names_command=None):
         """names_command: a whole argv printing one sandbox name per line (the target's sandbox.discover); empty means

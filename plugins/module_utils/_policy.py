@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 
+
 class PolicyError(ValueError):
     """The policy text is not in the form OpenShell prints."""
 

@@ -54,12 +54,16 @@ def gateway(G, tmp_path):
     return gw
 
 
+def revision(sandbox_id):
+    return {"sandbox_id": sandbox_id, "version": 1, "status": "pending", "hash": "h", "policy": {}, "created_at_ms": 0,
+            "load_error": ""}
+
+
 def put_sandbox(gw, name="spare"):
     sb = {"id": f"id-{name}", "name": name, "workspace": "default", "phase": "Provisioning", "token": "t",
           "containers": [], "resource_version": 1, "conditions": []}
     gw.store.put("sandbox", sb["id"], sb)
-    gw.store.put("policy", f"{sb['id']}:1", {"sandbox_id": sb["id"], "version": 1, "status": "pending", "hash": "h",
-                                              "policy": {}, "created_at_ms": 0, "load_error": ""})
+    gw.store.put("policy", f"{sb['id']}:1", revision(sb["id"]))
     return sb
 
 
@@ -90,8 +94,7 @@ def test_a_late_policy_report_does_not_bring_a_deleted_sandbox_back(G, tmp_path,
     stale = dict(sb)
     monkeypatch.setattr(gw, "_supervised", lambda req: stale)  # the supervisor authenticated before the delete
     assert gw.DeleteSandbox({"name": "spare"}) == {"deleted": True}
-    gw.store.put("policy", f"{sb['id']}:1", {"sandbox_id": sb["id"], "version": 1, "status": "pending", "hash": "h",
-                                              "policy": {}, "created_at_ms": 0, "load_error": ""})
+    gw.store.put("policy", f"{sb['id']}:1", revision(sb["id"]))
     gw.ReportPolicyStatus({"version": 1, "loaded": True})
     gw.ReportReady({})
     assert gw.sandbox_by_name("spare") is None

@@ -119,8 +119,13 @@ def test_policy_params_read_the_v0026_form_without_a_yaml_library(tmp_path, monk
                    "    endpoints:\n    - host: allowed.lab\n      port: 443\n      protocol: rest\n      tls: terminate\n"
                    "      access: read-only\n    - host: plain.lab\n      port: 80\n    binaries:\n    - path: /usr/bin/curl\n")
     real_import = builtins.__import__
-    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **kw: (_ for _ in ()).throw(ImportError(name))
-                        if name == "yaml" else real_import(name, *a, **kw))
+
+    def no_yaml(name, *args, **kwargs):  # a Mac's /usr/bin/python3 has no YAML library
+        if name == "yaml":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_yaml)
     params = {"policy_command": [sys.executable, "-c", f"print(open({str(out)!r}).read())", "{sandbox}"],
               "exec_timeout": 30, "workdir": "/sandbox", "extensions": ["_verify_l7", "_verify_policy"]}
     found = sandbox_verify.policy_params(params, "sb", {})
