@@ -12,8 +12,11 @@ description:
   - Every command runs as C(<exec_prefix> /bin/sh -c <command>), by default C(openshell sandbox exec -n NAME -- ...),
     so modules run as the sandbox's agent user, inside the agent network namespace and under its Landlock and seccomp
     domain - the vantage point the verifier needs. A C(kubectl exec)/C(docker exec) shell would be outside that domain.
-  - The prefix is configurable, so the same plugin drives the local lab's exec entry point or reaches a remote fleet
-    host (C([ssh, mac01, openshell, sandbox, exec, -n, NAME, --])).
+  - The prefix is configurable (another CLI path, the local lab's exec entry point). It runs where the play runs, so the
+    OpenShell CLI must be on that host; for a remote fleet host, run the play there (inventory host with
+    C(ansible_connection) to it, then C(delegate_to)) or use the verify role's host mode. A prefix starting with
+    C(ssh) is refused - ssh joins its arguments into one string and the remote shell splits C(/bin/sh -c <command>)
+    again, so the command would not arrive intact.
   - Files are copied through the same prefix with C(cat), so they land with the agent's permissions and only where the
     agent may write (Landlock); point C(remote_tmp) at a writable path such as C(/tmp).
 author: agentsec.nemoclaw contributors (@agentsec)
@@ -64,7 +67,13 @@ class Connection(ConnectionBase):
 
     def _prefix(self):
         sandbox = self.get_option("sandbox")
-        return [part.replace("{sandbox}", str(sandbox)) for part in self.get_option("exec_prefix")]
+        prefix = [part.replace("{sandbox}", str(sandbox)) for part in self.get_option("exec_prefix")]
+        if prefix and os.path.basename(prefix[0]) == "ssh":
+            raise AnsibleConnectionFailure(
+                f"exec_prefix {prefix!r} starts with ssh: ssh joins its arguments and the remote shell splits them again, "
+                "so `/bin/sh -c <command>` would not arrive intact; run the play on the sandbox host instead (delegate_to, "
+                "or the verify role's host mode)")
+        return prefix
 
     def _connect(self):
         self._connected = True

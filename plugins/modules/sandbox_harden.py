@@ -155,6 +155,14 @@ options:
     description: Seconds a rolled sandbox has to become Ready again.
     type: int
     default: 180
+  preflight_only:
+    description:
+      - Only check what a change needs (the cluster container runs, C(kubectl) answers in it, the pinned Sandbox CRD is
+        served, every named sandbox exists) and change nothing. The hardening role runs this before its L4 policy step,
+        which comes before the pod template change, so a wrong cluster is refused before any change.
+      - In check mode a cluster container that does not exist yet is reported in RV(pending) instead of failing.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -167,6 +175,11 @@ EXAMPLES = r"""
     landlock_ro: [/usr, /lib, /etc, /proc, /dev/urandom]
     landlock_rw: [/sandbox, /tmp, /var/tmp, /dev/null]
 
+- name: Check the cluster and the sandboxes, change nothing
+  agentsec.nemoclaw.sandbox_harden:
+    cluster_container: openshell-cluster-nemoclaw
+    preflight_only: true
+
 - name: Restore one sandbox, leave the others hardened
   agentsec.nemoclaw.sandbox_harden:
     cluster_container: openshell-cluster-nemoclaw
@@ -176,7 +189,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 sandboxes:
-  description: Per sandbox what happened (C(action) V(hardened), V(restored), V(rolled) or V(unchanged); C(changes), the
+  description: Per sandbox what happened (C(action) V(hardened), V(restored), V(rolled), V(unchanged), or V(checked) with O(preflight_only); C(changes), the
     pod template fields that changed; C(ready); C(error) when the sandbox could not be hardened and was rolled back).
   returned: always
   type: dict
@@ -196,6 +209,10 @@ failed_sandboxes:
   returned: always
   type: list
   elements: str
+pending:
+  description: With O(preflight_only) in check mode, why the cluster could not be checked yet (its container does not run).
+  returned: when O(preflight_only) and the cluster container does not run in check mode
+  type: str
 """
 
 import copy
@@ -236,14 +253,18 @@ class Kube:
         return (json.loads(out) if rc == 0 and out.strip() else None), err
 
 
-def preflight(kube, module):
-    """Everything the change needs, before any change; one line per problem naming what to do."""
+def preflight(kube, module, pending_ok=False):
+    """Everything the change needs, before any change; one line per problem naming what to do. With `pending_ok` (check
+    mode of preflight_only) a cluster container that does not run yet ends the run with `pending` instead."""
     p = module.params
     try:
         probe = subprocess.run([p["docker"], "inspect", "--format", "{{.State.Running}}", p["cluster_container"]],
                                capture_output=True, text=True, env=kube.env, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         module.fail_json(msg=f"docker CLI {p['docker']!r} cannot run ({exc}); install Docker or set the target's Docker socket")
+    if (probe.returncode != 0 or probe.stdout.strip() != "true") and pending_ok:
+        module.exit_json(changed=False, sandboxes={}, configmaps=[], failed_sandboxes=[],
+                         pending=f"{p['cluster_container']} does not run yet: the sandboxes are checked once the gateway is deployed")
     if probe.returncode != 0:
         module.fail_json(msg=f"cluster container {p['cluster_container']} not found ({probe.stderr.strip()[-200:]}): start the "
                              "OpenShell gateway (openshell gateway start) or set nemoclaw_gateway to the gateway's name")
@@ -427,6 +448,7 @@ def main():
             inference_address=dict(type="str", default="10.200.0.1"),
             resources=dict(type="dict", default={}),
             ready_timeout=dict(type="int", default=180),
+            preflight_only=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -438,7 +460,10 @@ def main():
     if bad:
         module.fail_json(msg=f"resources: unknown limit(s) {', '.join(bad)}; use memory, cpu or ephemeral-storage")
     kube = Kube(module)
-    found = preflight(kube, module)
+    found = preflight(kube, module, pending_ok=p["preflight_only"] and module.check_mode)
+    if p["preflight_only"]:
+        module.exit_json(changed=False, sandboxes={n: {"action": "checked"} for n in (p["sandboxes"] or sorted(found))},
+                         configmaps=[], failed_sandboxes=[])
     names = p["sandboxes"] or sorted(found)
     ns = p["crd"]["namespace"]
     rules = landlock_rules(module, names, kube.env) if p["state"] == "present" and p["l1"] else {}

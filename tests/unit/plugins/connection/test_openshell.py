@@ -67,6 +67,18 @@ def test_errors_are_clear(conn):
         c.exec_command("true")
 
 
+@pytest.mark.oracle("self")
+def test_an_ssh_prefix_is_refused(conn):
+    # ssh(1): the command arguments are joined with spaces and run by the remote user's shell, which splits them
+    # again - `/bin/sh -c 'echo "a  b"'` would arrive as several words. The plugin refuses such a prefix, naming why.
+    c, tmp = conn
+    for prefix in (["ssh", "mac01", "openshell", "sandbox", "exec", "-n", "{sandbox}", "--"], ["/usr/bin/ssh", "h", "--"]):
+        c.set_options(direct={"exec_prefix": prefix})
+        with pytest.raises(AnsibleConnectionFailure, match="starts with ssh"):
+            c.exec_command("true")
+    assert not (tmp / "calls").exists()
+
+
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 ANSIBLE = pathlib.Path(sys.executable).with_name("ansible")  # the ansible-core of this virtualenv
 
