@@ -11,6 +11,7 @@ crates/openshell-sandbox/src/proxy.rs, l7/tls.rs, l7/inference.rs at tag v0.0.26
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import json
 import os
@@ -207,23 +208,27 @@ def tls_handshake(sock, host, cafile, deadline, record_version=None, split=None)
         return {"result": "tls-error", "record": sent_record, "error": _errtext(exc)}
 
 
+def _clienthello_variant(proxy, host, port, cafile, timeout, budget, record_version, split):
+    label = (f"record {record_version.hex()}" if record_version else "record as sent") + (f", split after {split} byte(s)" if split else "")
+    sock, obs = send_to_proxy(proxy, connect_request(host, port), budget.timeout(timeout))
+    if sock is None or obs.get("status", 0) // 100 != 2:
+        if sock is not None:
+            sock.close()
+        return {"variant": label, "result": "no-tunnel", **{k: v for k, v in obs.items() if k != "head"}}
+    try:
+        return {"variant": label, **tls_handshake(sock, host, cafile, budget, record_version, split)}
+    finally:
+        sock.close()
+
+
 def probe_clienthello(proxy, host, port, cafile, timeout, variants):
+    """One tunnel and handshake per variant, all at once within one budget: one after another they took longer than the
+    check's deadline on a loaded host (molecule lab in CI, `L5.clienthello` error), and each is independent."""
     if not cafile or not os.path.isfile(cafile):
         return {"result": "no-ca", "error": f"CA file {cafile} is missing, so the served chain cannot be checked against it"}
     budget = _Budget(timeout * 2)
-    probes = []
-    for record_version, split in variants:
-        label = (f"record {record_version.hex()}" if record_version else "record as sent") + (f", split after {split} byte(s)" if split else "")
-        sock, obs = send_to_proxy(proxy, connect_request(host, port), budget.timeout(timeout))
-        if sock is None or obs.get("status", 0) // 100 != 2:
-            if sock is not None:
-                sock.close()
-            probes.append({"variant": label, "result": "no-tunnel", **{k: v for k, v in obs.items() if k != "head"}})
-            continue
-        try:
-            probes.append({"variant": label, **tls_handshake(sock, host, cafile, budget, record_version, split)})
-        finally:
-            sock.close()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(variants) or 1) as pool:
+        probes = list(pool.map(lambda v: _clienthello_variant(proxy, host, port, cafile, timeout, budget, *v), variants))
     return {"target": f"{host}:{port}", "probes": probes}
 
 
