@@ -37,6 +37,7 @@ DOCKER = textwrap.dedent("""\
         sys.exit(3)
     """)
 CRD = {"spec": {"group": "agents.x-k8s.io", "versions": [{"name": "v1alpha1", "served": True}]}}
+OTHER_VERSION = {"spec": {"group": "agents.x-k8s.io", "versions": [{"name": "v1beta1", "served": True}]}}
 
 
 @pytest.fixture
@@ -74,9 +75,7 @@ def test_a_sound_cluster_passes_and_nothing_is_changed(docker, module_runner):
 @pytest.mark.parametrize(("setup", "fragment"), [
     (lambda d: (d / "running").unlink(), "not found"),
     (lambda d: (d / "running").write_text("false"), "is not running"),
-    (lambda d: (d / "crd.json").write_text(json.dumps({"spec": {"group": "agents.x-k8s.io",
-                                                                 "versions": [{"name": "v1beta1", "served": True}]}})),
-     "not the pinned"),
+    (lambda d: (d / "crd.json").write_text(json.dumps(OTHER_VERSION)), "not the pinned"),
 ])
 def test_a_wrong_cluster_is_refused_with_what_to_do(docker, module_runner, setup, fragment):
     setup(docker)
