@@ -155,7 +155,7 @@ options:
     description: Seconds a rolled sandbox has to become Ready again.
     type: int
     default: 180
-  preflight_only:
+  check_only:
     description:
       - Only check what a change needs (the cluster container runs, C(kubectl) answers in it, the pinned Sandbox CRD is
         served, every named sandbox exists) and change nothing. The hardening role runs this before its L4 policy step,
@@ -178,7 +178,7 @@ EXAMPLES = r"""
 - name: Check the cluster and the sandboxes, change nothing
   agentsec.nemoclaw.sandbox_harden:
     cluster_container: openshell-cluster-nemoclaw
-    preflight_only: true
+    check_only: true
 
 - name: Restore one sandbox, leave the others hardened
   agentsec.nemoclaw.sandbox_harden:
@@ -189,7 +189,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 sandboxes:
-  description: Per sandbox what happened (C(action) V(hardened), V(restored), V(rolled), V(unchanged), or V(checked) with O(preflight_only); C(changes), the
+  description: Per sandbox what happened (C(action) V(hardened), V(restored), V(rolled), V(unchanged), or V(checked) with O(check_only); C(changes), the
     pod template fields that changed; C(ready); C(error) when the sandbox could not be hardened and was rolled back).
   returned: always
   type: dict
@@ -210,8 +210,8 @@ failed_sandboxes:
   type: list
   elements: str
 pending:
-  description: With O(preflight_only) in check mode, why the cluster could not be checked yet (its container does not run).
-  returned: when O(preflight_only) and the cluster container does not run in check mode
+  description: With O(check_only) in check mode, why the cluster could not be checked yet (its container does not run).
+  returned: when O(check_only) and the cluster container does not run in check mode
   type: str
 """
 
@@ -255,12 +255,15 @@ class Kube:
 
 def preflight(kube, module, pending_ok=False):
     """Everything the change needs, before any change; one line per problem naming what to do. With `pending_ok` (check
-    mode of preflight_only) a cluster container that does not run yet ends the run with `pending` instead."""
+    mode of check_only) a cluster container that does not run yet ends the run with `pending` instead."""
     p = module.params
     try:
         probe = subprocess.run([p["docker"], "inspect", "--format", "{{.State.Running}}", p["cluster_container"]],
                                capture_output=True, text=True, env=kube.env, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
+        if pending_ok:  # check mode on a host not deployed yet: no Docker CLI either
+            module.exit_json(changed=False, sandboxes={}, configmaps=[], failed_sandboxes=[],
+                             pending=f"docker CLI {p['docker']!r} cannot run yet ({exc}): the sandboxes are checked once it is installed")
         module.fail_json(msg=f"docker CLI {p['docker']!r} cannot run ({exc}); install Docker or set the target's Docker socket")
     if (probe.returncode != 0 or probe.stdout.strip() != "true") and pending_ok:
         module.exit_json(changed=False, sandboxes={}, configmaps=[], failed_sandboxes=[],
@@ -448,7 +451,7 @@ def main():
             inference_address=dict(type="str", default="10.200.0.1"),
             resources=dict(type="dict", default={}),
             ready_timeout=dict(type="int", default=180),
-            preflight_only=dict(type="bool", default=False),
+            check_only=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -460,8 +463,8 @@ def main():
     if bad:
         module.fail_json(msg=f"resources: unknown limit(s) {', '.join(bad)}; use memory, cpu or ephemeral-storage")
     kube = Kube(module)
-    found = preflight(kube, module, pending_ok=p["preflight_only"] and module.check_mode)
-    if p["preflight_only"]:
+    found = preflight(kube, module, pending_ok=p["check_only"] and module.check_mode)
+    if p["check_only"]:
         module.exit_json(changed=False, sandboxes={n: {"action": "checked"} for n in (p["sandboxes"] or sorted(found))},
                          configmaps=[], failed_sandboxes=[])
     names = p["sandboxes"] or sorted(found)

@@ -1,4 +1,4 @@
-"""sandbox_harden preflight_only: what the hardening role runs on the kubernetes backend before its L4 policy step, so a
+"""sandbox_harden check_only: what the hardening role runs on the kubernetes backend before its L4 policy step, so a
 wrong cluster is refused before any change. A fake `docker` answers `inspect` and `exec ... kubectl get` and records
 every call; a write (apply, replace, patch, delete, rollout) would fail the test. The CRD it serves has the shape of
 the Sandbox CRD of OpenShell v0.0.26 (group agents.x-k8s.io, version v1alpha1 served; tests/unit/test_targets.py checks
@@ -51,7 +51,7 @@ def docker(tmp_path):
 
 
 def args(docker, **extra):
-    return {"cluster_container": "openshell-cluster-nemoclaw", "docker": str(docker / "docker"), "preflight_only": True,
+    return {"cluster_container": "openshell-cluster-nemoclaw", "docker": str(docker / "docker"), "check_only": True,
             **extra}
 
 
@@ -97,3 +97,12 @@ def test_check_mode_on_a_host_without_the_gateway_reports_pending(docker, module
     assert ok and not res["changed"] and "does not run yet" in res["pending"], res
     ok, res = module_runner(M.main, args(docker))  # a real run still refuses
     assert not ok and "not found" in res["msg"]
+
+
+@pytest.mark.oracle("self")
+def test_check_mode_on_a_host_without_docker_reports_pending(docker, module_runner):
+    # molecule fleet's check on the fresh host: Docker is not installed yet (CI of d55062d failed there)
+    ok, res = module_runner(M.main, {**args(docker), "docker": str(docker / "no-such-docker")}, check_mode=True)
+    assert ok and not res["changed"] and "cannot run yet" in res["pending"], res
+    ok, res = module_runner(M.main, {**args(docker), "docker": str(docker / "no-such-docker")})
+    assert not ok and "install Docker" in res["msg"]
