@@ -83,6 +83,11 @@ CHECKS = {
     "L2.agent_processes": ("L2", "Every agent process is confined like this session", "high",
                            "every process of the agent's uid has NoNewPrivs 1 and at least this session's seccomp filters",
                            "Restart the sandbox after hardening so no process started before it survives (hardening role, l2)."),
+    "L2.outlived_processes": ("L2", "No agent process outlives its session", "high",
+                              "every process of the agent's uid is this session's, or the sandbox's entry point and its "
+                              "children (the supervisor's first agent child, started with the supervisor)",
+                              "Re-create the sandbox (or kill the listed processes): a process an earlier session left "
+                              "behind can watch and race every later session, the verifier's included."),
     "L3.default_route": ("L3", "Default route goes via the proxy", "medium", "default via the proxy address",
                          "The supervisor routes the agent namespace via its veth to the proxy: another route means the"
                          " session is not in that namespace - re-create the sandbox (hardening l3 turns forwarding off in"
@@ -782,15 +787,36 @@ def _ancestry(proc, pid):
     return chain
 
 
+def _start_ticks(proc, pid):
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks after boot); the name in field 2 may hold spaces."""
+    try:
+        with open(os.path.join(proc, str(pid), "stat"), "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+ENTRYPOINT_WINDOW_S = 60  # the entry point starts with its supervisor (v0.0.26: right after the netns and the proxy)
+
+
 def probe_agent_processes(proc="/proc", me=None):
-    """Every process of our uid (the agent's): its NoNewPrivs and seccomp filter count, and whether it belongs to
-    this session. A process with fewer filters than this session was started outside the hardening (before it, or
-    by a path that bypasses it) - and one that outlived its session (parent is PID 1, not in our chain) is listed."""
+    """Every process of our uid (the agent's): its NoNewPrivs, seccomp filter count, start time and parent, and
+    whether it belongs to this session. A process with fewer filters than this session was started outside the
+    hardening (before it, or by a path that bypasses it). The supervisor is our nearest ancestor of another uid (PID 1
+    when there is none, as on 0.1.x); its oldest agent child, when it started within ENTRYPOINT_WINDOW_S of the
+    supervisor, is the sandbox's entry point."""
     me = me or os.getpid()
     mine = read_status(proc, me)
     uid = mine.get("Uid", "").split()[0] if mine.get("Uid") else str(os.getuid())
     own_filters = int(mine.get("Seccomp_filters") or 0)
-    chain = set(_ancestry(proc, me))
+    chain = _ancestry(proc, me)
+    supervisor = 1
+    for pid in chain[1:]:
+        status = _status_of(proc, pid)
+        if status is not None and status.get("Uid", "").split()[:1] != [uid]:
+            supervisor = pid
+            break
+    chain = set(chain)
     others = []
     for entry in os.listdir(proc):
         if not entry.isdigit() or int(entry) == me:
@@ -805,17 +831,56 @@ def probe_agent_processes(proc="/proc", me=None):
             cmd = ""
         others.append({"pid": int(entry), "ppid": int(status.get("PPid", "0") or 0), "cmd": cmd or status.get("Name", ""),
                        "no_new_privs": status.get("NoNewPrivs"), "seccomp": status.get("Seccomp"),
-                       "seccomp_filters": int(status.get("Seccomp_filters") or 0), "in_session": int(entry) in chain})
-    return {"uid": uid, "session_filters": own_filters, "session_no_new_privs": mine.get("NoNewPrivs"), "processes": others}
+                       "seccomp_filters": int(status.get("Seccomp_filters") or 0), "in_session": int(entry) in chain,
+                       "start": _start_ticks(proc, entry)})
+    return {"uid": uid, "session_filters": own_filters, "session_no_new_privs": mine.get("NoNewPrivs"), "processes": others,
+            "me": me, "supervisor": supervisor, "supervisor_start": _start_ticks(proc, supervisor),
+            "ticks": os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100}
 
 
 def decide_agent_processes(obs, _v):
     nnp = obs.get("session_no_new_privs") == "1"
     weaker = [p for p in obs["processes"] if (nnp and p["no_new_privs"] != "1") or p["seccomp_filters"] < obs["session_filters"]]
-    outlived = [p["pid"] for p in obs["processes"] if p["ppid"] == 1 and not p["in_session"]]
-    observed = {"session_filters": obs["session_filters"], "agent_processes": len(obs["processes"]),
-                "weaker": weaker[:20], "outlived_session": outlived[:50]}
+    observed = {"session_filters": obs["session_filters"], "agent_processes": len(obs["processes"]), "weaker": weaker[:20]}
     return (FAIL if weaker else PASS), observed
+
+
+def outlived(obs):
+    """(entry point pid or None, processes that are neither this session's nor the entry point's tree)."""
+    procs = {p["pid"]: p for p in obs["processes"]}
+    children = sorted((p for p in procs.values() if p["ppid"] == obs["supervisor"] and not p["in_session"]
+                       and p["start"] is not None), key=lambda p: (p["start"], p["pid"]))
+    entry = None
+    if children and obs.get("supervisor_start") is not None and \
+            children[0]["start"] - obs["supervisor_start"] <= ENTRYPOINT_WINDOW_S * obs.get("ticks", 100):
+        entry = children[0]["pid"]
+
+    anchors = {entry, obs.get("me"), *(p["pid"] for p in procs.values() if p["in_session"])} - {None}
+
+    def anchored(pid):
+        """Whether pid is, or descends from, the entry point or this session (its ancestors' other children too)."""
+        for _dummy in range(64):
+            if pid in anchors:
+                return True
+            if pid not in procs:
+                return False
+            pid = procs[pid]["ppid"]
+        return False
+
+    # Not left over: the supervisor itself (0.1.x runs it as the agent's uid), and processes whose parent is outside
+    # this PID namespace (PPid 0: entered with docker/kubectl exec or nsenter - an operator's session or an exec
+    # transport; no process of the sandbox can make one, and L2.agent_processes judges their confinement)
+    return entry, [p for p in procs.values() if p["pid"] != obs["supervisor"] and p["ppid"] != 0 and not anchored(p["pid"])]
+
+
+def decide_outlived_processes(obs, _v):
+    entry, left = outlived(obs)
+    observed = {"entry_point": entry, "supervisor": obs["supervisor"],
+                "outlived": [{k: p[k] for k in ("pid", "ppid", "cmd")} for p in left][:20]}
+    if left:
+        return FAIL, {**observed, "reason": "agent processes outside this session and outside the entry point's tree "
+                                            "(left by an earlier session, or another session running now)"}
+    return PASS, observed
 
 
 HOOK_NAMES = re.compile(r"(?:\.pth|^sitecustomize\.py|^usercustomize\.py)$")
@@ -921,6 +986,7 @@ def plan(params, vantage_info):
         "L2.io_uring": (lambda: probe_io_uring(proc), decide_io_uring),
         "L2.inherited_sockets": (lambda: probe_inherited_sockets(proc), decide_inherited),
         "L2.agent_processes": (lambda: probe_agent_processes(proc), decide_agent_processes),
+        "L2.outlived_processes": (lambda: probe_agent_processes(proc), decide_outlived_processes),
         "L3.default_route": (lambda: read_default_route(proc),
                              (lambda o, v: decide_route(o, v, proxy[0])) if proxy_is_ip else None),
         "L3.direct_egress": ((lambda: probe_tcp_connect(egress[0], egress[1], et)) if egress

@@ -357,10 +357,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import (
-    _policy, _sandbox_exec, _verify, _verify_isolation, _verify_l7, _verify_policy, _verify_proxy, _verify_v01)
+    _policy, _sandbox_exec, _verify, _verify_escape, _verify_isolation, _verify_l7, _verify_policy, _verify_proxy, _verify_v01)
 
 _verify.register(_verify_proxy)
 _verify.register(_verify_isolation)
+_verify.register(_verify_escape)
 
 HOST_ONLY = ("exec", "sandboxes", "discover", "allow_empty", "python", "environment", "exec_timeout", "residual", "fixes",
              "policy_command", "workdir", "extensions", "peer_command")
@@ -369,8 +370,9 @@ LINE_EXTENSIONS = {"_verify_l7": _verify_l7, "_verify_v01": _verify_v01, "_verif
 
 
 def probe_modules(extensions=()):
-    """The modules piped into a sandbox, in import order: the core probes, the proxy and isolation probes, the line's."""
-    return [_verify, _verify_proxy, _verify_isolation, *(LINE_EXTENSIONS[n] for n in extensions)]
+    """The modules piped into a sandbox, in import order: the core probes, the proxy, isolation and escape probes, the
+    line's."""
+    return [_verify, _verify_proxy, _verify_isolation, _verify_escape, *(LINE_EXTENSIONS[n] for n in extensions)]
 
 
 def entry_module(extensions=()):

@@ -7,7 +7,7 @@ pod: `docker exec -u <agent uid>` into the agent container (what `kubectl exec` 
 the probes' negative control; gap: sb-u, v0.0.26's deny-list filter (upstream_filter.py); hardened: sb-a.
 """
 import pytest
-from conftest import GAP, HARDENED, KIT
+from conftest import GAP, HARDENED, KIT, statuses
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.oracle("kernel", "upstream")]
 # attack -> (kit call, params, {config: expected}); "created" = the attack worked
@@ -40,3 +40,18 @@ def attack(lab, config, name):
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_seccomp_allow_list(lab, config, name):
     assert attack(lab, config, name) == ATTACKS[name][2][config]
+
+
+@pytest.mark.parametrize("config", ["gap", "hardened"])
+def test_the_verifier_reports_what_the_attacks_found(lab, config):
+    """The same questions through the verifier (_verify_escape): a gap the attacks above get through must fail."""
+    report = lab.verify(GAP[0] if config == "gap" else HARDENED[0], ["L2.socket_families", "L2.user_namespace", "L3.route_change"])
+    got, found = statuses(report), {f["id"]: f["observed"] for f in report["findings"]}
+    if config == "gap":
+        assert got["L2.socket_families"] == "fail" and "ALG(38)" in found["L2.socket_families"]["reached_kernel"], found
+        assert got["L2.user_namespace"] == "fail" and found["L2.user_namespace"]["clone"] == "created", found
+    else:
+        assert got["L2.socket_families"] == "pass" and got["L2.user_namespace"] == "pass", found
+        assert found["L2.user_namespace"] == {"clone": "EPERM", "clone3": "ENOSYS", "unshare": "EPERM"}
+    # neither configuration gives the agent CAP_NET_ADMIN (the FAIL side: tests/integration/test_verify_escape_live.py)
+    assert got["L3.route_change"] == "pass", found["L3.route_change"]

@@ -18,6 +18,7 @@ import yaml
 from ansible_collections.agentsec.nemoclaw.plugins.lookup import target as T
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import (
     _verify,
+    _verify_escape,
     _verify_isolation,
     _verify_l7,
     _verify_policy,
@@ -28,10 +29,10 @@ from ansible_collections.agentsec.nemoclaw.plugins.module_utils import (
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAYERS_DOC = ROOT / "docs" / "layers.md"
 VERIFY_DOC = ROOT / "docs" / "verify.md"
-MODULES = {m.__name__.rsplit(".", 1)[1]: m for m in (_verify, _verify_proxy, _verify_isolation, _verify_l7, _verify_v01,
-                                                     _verify_policy)}
+MODULES = {m.__name__.rsplit(".", 1)[1]: m for m in (_verify, _verify_proxy, _verify_isolation, _verify_escape, _verify_l7,
+                                                     _verify_v01, _verify_policy)}
 # what sandbox_verify always pipes in (plugins/modules/sandbox_verify.py probe_modules); the rest come from verify.extensions
-BASE_MODULES = ("_verify", "_verify_proxy", "_verify_isolation")
+BASE_MODULES = ("_verify", "_verify_proxy", "_verify_isolation", "_verify_escape")
 CHECK_ID = re.compile(r"`(L[1-6]\.[a-z0-9_]+)`")
 
 
