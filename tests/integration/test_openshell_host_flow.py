@@ -87,12 +87,14 @@ def test_openshell_host_site_flow(tmp_path):
                    "L2.af_netlink L2.af_inet L2.high_bit_family L2.io_uring L2.inherited_sockets L2.agent_processes "
                    "L3.default_route L3.direct_egress L3.dns_leak L4.denied_host L4.allowed_host L4.port_scope L4.authority "
                    "L4.ip_literal L5.ca_file L5.ca_cert L5.mitm_chain L5.clienthello L6.no_secrets L6.route_scope "
-                   "L1.pid_namespace L2.keyring").split()
+                   "L1.pid_namespace L2.keyring L2.outlived_processes L2.user_namespace L3.route_change").split()
         expected = {**dict.fromkeys(passing, "pass"), "L4.l7_enforcement": "fail", "L4.l7_policy_enforced": "fail",
                     "L1.ro_root": "fail",
                     # created best_effort (the default): read from the gateway's policy on the host; medium, not counted
                     "L1.landlock_hard_requirement": "fail",
                     "L2.sock_packet": "fail", "L6.inference_dns": "fail", "L6.route_traversal": "fail",
+                    # the line's residuals: an ABI V2 ruleset without scopes, a deny-list family filter (targets/openshell_host.yml)
+                    "L1.landlock_scope": "fail", "L2.socket_families": "fail",
                     "L5.clienthello_evasion": "error", "L6.inference_models": "skipped",
                     # this policy's read-only paths are root-owned: nothing the agent could write by permissions alone
                     "L1.policy_read_only": "skipped", "L3.peer_direct": "skipped", "L4.peer_via_proxy": "skipped"}
@@ -103,7 +105,8 @@ def test_openshell_host_site_flow(tmp_path):
         audited = next(f for f in before["findings"] if f["id"] == "L4.l7_policy_enforced")["observed"]["audited"]
         assert [(e["rule"], e["enforcement"]) for e in audited] == [("lab_allowed", "audit")], audited
         assert {f["id"] for f in before["findings"] if f.get("residual")} == {
-            "L1.ro_root", "L2.sock_packet", "L6.inference_dns", "L6.route_traversal", "L5.clienthello_evasion"}
+            "L1.ro_root", "L2.sock_packet", "L6.inference_dns", "L6.route_traversal", "L5.clienthello_evasion",
+            "L1.landlock_scope", "L2.socket_families"}
 
         harden_vars = {"nemoclaw_target": "openshell_host", "hardening_policy_recreate": True,
                        "hardening_policy_images": {"sb": E.IMAGE}}
