@@ -125,7 +125,7 @@ def measure(opts, names, extra, reports):
     order = list(figures)
     times = {k: [] for k in figures}
     cpu = {k: {"controller": [], "lab": []} for k in figures}
-    module_ms, task_s, loads, failing = [], {"b": [], "c": []}, [], {}
+    module_ms, probe_ms, task_s, loads, failing = [], {}, {"b": [], "c": []}, [], {}
     lab = lab_cpu(opts.gateway)
     for key in order:  # warm-up (page cache, .pyc, the lab's first exec), not counted
         playbook(figures[key][0], extra, *figures[key][1])
@@ -150,8 +150,11 @@ def measure(opts, names, extra, reports):
                             what = f"{key}:{finding['id']}={finding['status']}{' (residual)' if finding.get('residual') else ''}"
                             failing[what] = failing.get(what, 0) + 1
                 if key == "b":
-                    module_ms.append(next(iter(hosts.values()))["duration_ms"])
-    return times, module_ms, task_s, failing, loads, cpu
+                    host = next(iter(hosts.values()))
+                    module_ms.append(host["duration_ms"])
+                    for finding in host["findings"]:
+                        probe_ms.setdefault(finding["id"], []).append(finding.get("duration_ms", 0))
+    return times, (module_ms, probe_ms), task_s, failing, loads, cpu
 
 
 def main():
@@ -179,7 +182,7 @@ def main():
             up, _out = playbook(ROOT / "playbooks/lab.yml", extra, timeout=1800)
         try:
             load_before = os.getloadavg()
-            times, module_ms, task_s, failing, loads, cpu = measure(opts, names, extra, reports)
+            times, (module_ms, probe_ms), task_s, failing, loads, cpu = measure(opts, names, extra, reports)
             load_after = os.getloadavg()
         finally:
             if not opts.keep:
@@ -195,6 +198,9 @@ def main():
         label = TARGETS[key].format(n=n)
         print(f"{key}. {label:34} {med[key]:6.2f} s   (runs: {', '.join(f'{v:.2f}' for v in values)})")
     print(f"d. module duration_ms, 1 sandbox (probes)  {statistics.median(module_ms):6.0f} ms  (runs: {', '.join(map(str, module_ms))})")
+    slowest = sorted(probe_ms.items(), key=lambda item: -statistics.median(item[1]))[:6]
+    print("   slowest probes in b (median ms; they run concurrently, 8 at a time): "
+          + ", ".join(f"{cid} {statistics.median(ms):.0f}" for cid, ms in slowest))
     for key, values in task_s.items():
         if values:
             print(f"   sandbox_verify task wall time, {key}: median {statistics.median(values):.2f} s "
@@ -212,7 +218,7 @@ def main():
           f"and {opts.repeat * n} sandbox-runs of c):")
     print("   " + ("\n   ".join(f"{c} x{k}" for c, k in sorted(failing.items())) or "none"))
     if opts.json:
-        print(json.dumps({"times_s": times, "median_s": med, "module_ms": module_ms, "task_s": task_s, "failing": failing, "cpu_s": cpu,
+        print(json.dumps({"times_s": times, "median_s": med, "module_ms": module_ms, "probe_ms": probe_ms, "task_s": task_s, "failing": failing, "cpu_s": cpu,
                           "load_at_runs": loads, "load_before": load_before, "load_after": load_after}, indent=2))
     return 0
 

@@ -30,6 +30,14 @@ SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 SYS_SOCKET = {"x86_64": 41, "aarch64": 198}
 SYS_IO_URING_SETUP = 425
 EINVAL_TYPE = 15  # >= SOCK_MAX: the kernel answers EINVAL unless a seccomp filter answers first
+# include/uapi/linux/netlink.h (protocol numbers; MAX_LINKS 32 in include/linux/netlink.h). The payload runs without
+# the collection's other module_utils, so the names live here; tests/unit check them against _seccomp_tables.
+NETLINK_NAMES = {0: "NETLINK_ROUTE", 1: "NETLINK_UNUSED", 2: "NETLINK_USERSOCK", 3: "NETLINK_FIREWALL", 4: "NETLINK_SOCK_DIAG",
+                 5: "NETLINK_NFLOG", 6: "NETLINK_XFRM", 7: "NETLINK_SELINUX", 8: "NETLINK_ISCSI", 9: "NETLINK_AUDIT",
+                 10: "NETLINK_FIB_LOOKUP", 11: "NETLINK_CONNECTOR", 12: "NETLINK_NETFILTER", 13: "NETLINK_IP6_FW",
+                 14: "NETLINK_DNRTMSG", 15: "NETLINK_KOBJECT_UEVENT", 16: "NETLINK_GENERIC", 18: "NETLINK_SCSITRANSPORT",
+                 19: "NETLINK_ECRYPTFS", 20: "NETLINK_RDMA", 21: "NETLINK_CRYPTO", 22: "NETLINK_SMC"}
+NETLINK_MAX_LINKS = 32
 SOCK_PACKET_PROBE_TYPE = 10 | 0x10  # SOCK_PACKET plus an invalid flag bit: EINVAL from the kernel, EPERM only from a filter
 
 KEY_PATTERNS = [
@@ -66,8 +74,9 @@ CHECKS = {
                         "Start the agent under a seccomp filter (OpenShell supervisor or the hardening launcher)."),
     "L2.af_packet": ("L2", "socket(AF_PACKET) refused by seccomp", "high", "EPERM for socket(17, 15, 0) (EINVAL without a filter)",
                      "Install the hardened seccomp filter (agentsec.nemoclaw.seccomp_filter) through the launcher."),
-    "L2.af_netlink": ("L2", "socket(AF_NETLINK) refused by seccomp beyond NETLINK_ROUTE", "medium",
-                      "EPERM for socket(16, 15, 4) - NETLINK_SOCK_DIAG - (EINVAL without a filter)",
+    "L2.af_netlink": ("L2", "socket(AF_NETLINK) refused by seccomp for every protocol beyond the allowed ones", "medium",
+                      "EPERM for socket(16, 15, p) for every netlink protocol p from 1 to 31 not in netlink_allowed_protocols"
+                      " (default: only NETLINK_ROUTE, 0, is allowed; EINVAL without a filter)",
                       "Install the hardened seccomp filter (it allows NETLINK_ROUTE only)."),
     "L2.af_inet": ("L2", "socket(AF_INET) still works", "medium", "an AF_INET stream socket can be created",
                    "Do not deny AF_INET: the agent reaches the proxy over TCP."),
@@ -389,6 +398,38 @@ def decide_filtered_socket(obs, v):
     if result in ("ok", "EINVAL"):
         return FAIL, {**observed, "reason": "no seccomp rule answered; the kernel did"}
     return ERROR, {**observed, "reason": f"unexpected {result}: cannot tell whether a filter is present"}
+
+
+def probe_netlink_protocols(allowed=(0,)):
+    """socket(AF_NETLINK, 15, p) for every protocol below MAX_LINKS that is not allowed. The invalid type makes the
+    kernel answer EINVAL (__sock_create checks the type before it looks up the family), so no socket is ever created
+    and only a filter that looks at the protocol can answer EPERM. Returns {'protocols': {p: result}, 'allowed': [...]}."""
+    allowed = sorted({int(p) for p in allowed})
+    return {"allowed": allowed,
+            "protocols": {str(p): probe_socket(16, EINVAL_TYPE, p)["result"] for p in range(NETLINK_MAX_LINKS) if p not in allowed}}
+
+
+def _netlink_allowed(params):
+    allowed = params.get("netlink_allowed_protocols")
+    return [0] if allowed is None else allowed
+
+
+def decide_netlink_protocols(obs, v):
+    """Every probed protocol must be refused by the filter (EPERM with a filter present)."""
+    results = obs["protocols"]
+    observed = {"allowed": [NETLINK_NAMES.get(p, str(p)) for p in obs["allowed"]], "probed": len(results)}
+    if not results:
+        return SKIPPED, {**observed, "reason": "every netlink protocol is allowed (netlink_allowed_protocols)"}
+    open_ = [NETLINK_NAMES.get(int(p), p) for p, r in results.items() if r in ("ok", "EINVAL")]
+    odd = {NETLINK_NAMES.get(int(p), p): r for p, r in results.items() if r not in ("ok", "EINVAL", "EPERM")}
+    if open_:
+        return FAIL, {**observed, "open": open_, "reason": f"{len(open_)} netlink protocols reach the kernel unfiltered: "
+                                                           f"{', '.join(open_[:8])}{' ...' if len(open_) > 8 else ''}"}
+    if odd:
+        return ERROR, {**observed, "unexpected": odd, "reason": "unexpected answers: cannot tell whether a filter is present"}
+    if v.get("seccomp") != "2":
+        return ERROR, {**observed, "reason": "EPERM without a seccomp filter on this process is not attributable"}
+    return PASS, observed
 
 
 def decide_af_inet(obs, _v):
@@ -979,7 +1020,7 @@ def plan(params, vantage_info):
                              decide_startup_hooks),
         "L2.seccomp_mode": (dict, decide_seccomp_mode),
         "L2.af_packet": (lambda: probe_socket(17, EINVAL_TYPE), decide_filtered_socket),
-        "L2.af_netlink": (lambda: probe_socket(16, EINVAL_TYPE, 4), decide_filtered_socket),
+        "L2.af_netlink": (lambda: probe_netlink_protocols(_netlink_allowed(params)), decide_netlink_protocols),
         "L2.af_inet": (lambda: probe_socket(socket.AF_INET, socket.SOCK_STREAM), decide_af_inet),
         "L2.sock_packet": (lambda: probe_socket(socket.AF_INET, SOCK_PACKET_PROBE_TYPE), decide_filtered_socket),
         "L2.high_bit_family": (lambda: probe_raw_socket(0x1_00000028, EINVAL_TYPE), decide_filtered_socket),

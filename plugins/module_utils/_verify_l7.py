@@ -25,6 +25,7 @@ from ansible_collections.agentsec.nemoclaw.plugins.module_utils._verify import (
     PASS,
     parse_hostport,
     parse_http_response,
+    read_response,
 )
 
 CHECKS = {
@@ -57,15 +58,8 @@ def probe_l7_write(proxy, host, port, cafile, timeout, path="/agentsec-l7-probe"
                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode("ascii") + body
         with ctx.wrap_socket(sock, server_hostname=host) as tls:
             tls.sendall(request)
-            raw = b""
-            while len(raw) < 1 << 16:
-                try:
-                    chunk = tls.recv(65536)
-                except (ssl.SSLError, OSError):
-                    break
-                if not chunk:
-                    break
-                raw += chunk
+            # up to the end of the response: the proxy may keep its side open after the upstream answered
+            raw = read_response(tls, limit=1 << 16)
     except ssl.SSLCertVerificationError as exc:
         return {"result": "untrusted", "error": exc.verify_message or str(exc)}
     except (ssl.SSLError, OSError) as exc:

@@ -234,6 +234,15 @@ options:
     type: list
     elements: path
     default: [/sandbox, /tmp, /var/tmp]
+  netlink_allowed_protocols:
+    description:
+      - Netlink protocols (numbers, 0-31; 0 is NETLINK_ROUTE) the sandbox's seccomp filter is meant to allow.
+        L2.af_netlink asks for every other protocol below MAX_LINKS (32) and passes only when the filter refuses each.
+      - The default is what the hardening launcher's filter and upstream's filter from v0.0.55 (#1568) allow
+        (C(NETLINK_ROUTE), for C(getifaddrs)); an empty list expects AF_NETLINK refused entirely.
+    type: list
+    elements: int
+    default: [0]
 notes:
   - Landlock is invisible in C(/proc); only behaviour proves it. The kernel's Landlock ABI is reported in the vantage
     as information, never as enforcement.
@@ -492,6 +501,7 @@ def main():
             writable_paths=dict(type="list", elements="path", default=["/sandbox", "/tmp"]),
             config_scan_paths=dict(type="list", elements="path", default=["/sandbox/.openclaw", "/sandbox/.nemoclaw", "/sandbox/.config", "/tmp"]),
             hook_scan_paths=dict(type="list", elements="path", default=["/sandbox", "/tmp", "/var/tmp"]),
+            netlink_allowed_protocols=dict(type="list", elements="int", default=[0]),
             exec=dict(type="list", elements="str", default=[]),
             sandboxes=dict(type="list", elements="str", default=[]),
             discover=dict(type="list", elements="str", default=[]),
@@ -520,6 +530,9 @@ def main():
     for name in ("timeout", "egress_timeout"):
         if not 0 < params[name] <= 60:
             module.fail_json(msg=f"{name} {params[name]!r} must be between 0 and 60 seconds")
+    bad = [p for p in params["netlink_allowed_protocols"] if not 0 <= p < 32]
+    if bad:
+        module.fail_json(msg=f"netlink_allowed_protocols: {bad} are not netlink protocols (0-31)")
     for name in params["extensions"]:
         _verify.register(LINE_EXTENSIONS[name])
     try:

@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -49,8 +50,9 @@ def _cert(subject, issuer_key, issuer_name, key, ca, sans=()):
 class MitmProxy:
     """A CONNECT proxy: 403 for hosts off the allow-list, TLS interception with its CA, inference.local answered locally."""
 
-    def __init__(self, workdir, allowed):
+    def __init__(self, workdir, allowed, keep_open=0.0):
         self.allowed = allowed
+        self.keep_open = keep_open  # seconds the connection stays open after the response (a keep-alive proxy)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lab sandbox CA")])
         ca = _cert(ca_name, ca_key, ca_name, ca_key, True)
@@ -108,6 +110,7 @@ class MitmProxy:
             try:
                 tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
                             % (len(body), body))
+                time.sleep(self.keep_open)
                 tls.close()
             except (ssl.SSLError, OSError):
                 return  # the chain probe hangs up after the handshake
@@ -158,8 +161,8 @@ def run_verifier(lab, wrap=()):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def launcher(lab, landlock=True):
-    cmd = [sys.executable, "-I", "-S", L.__file__, "--filter", str(lab["bpf"])]  # the launcher insists on isolation
+def launcher(lab, landlock=True, bpf=None):
+    cmd = [sys.executable, "-I", "-S", L.__file__, "--filter", str(bpf or lab["bpf"])]  # the launcher insists on isolation
     if landlock:
         cmd += ["--landlock-required", "--landlock-ro", "/", "--landlock-rw", str(lab["rw"])]
     return [*cmd, "--"]
@@ -190,6 +193,36 @@ def test_unfiltered_child_fails_the_seccomp_and_landlock_checks(lab):
 def test_negative_control_landlock_off_flips_only_landlock(lab):
     got = run_verifier(lab, launcher(lab, landlock=False))
     assert {c for c, s in got.items() if s != V.PASS} == {"L1.landlock"}
+
+
+# The attack on the old probe: a filter that refuses NETLINK_SOCK_DIAG (the one protocol L2.af_netlink used to ask
+# for) and lets every other netlink protocol reach the kernel. The kernel answers EINVAL for those, so the verifier
+# must fail; under the old single-protocol probe this sandbox passed.
+@pytest.mark.oracle("kernel")
+@pytest.mark.skipif(L.landlock_abi() == 0, reason="kernel without Landlock")
+def test_a_filter_refusing_only_sock_diag_fails_af_netlink(lab, tmp_path):
+    leaky = tmp_path / "leaky.bpf"
+    leaky.write_bytes(P.compile_policy(L.native_arch(), allow_netlink_protocols=[p for p in range(32) if p != 4]).raw)
+    got = run_verifier(lab, launcher(lab, bpf=leaky))
+    assert {c for c, s in got.items() if s != V.PASS} == {"L2.af_netlink"}
+
+
+# A proxy that keeps its side open after the response (as the lab's MITM proxy does after the upstream answered):
+# the L7 write probe must stop at the end of the response, not wait for EOF until its timeout (it took 2.1 s of the
+# module's 2.1 s in benchmarks/verify.py before).
+@pytest.mark.oracle("self")
+def test_l7_write_probe_stops_at_the_end_of_the_response(tmp_path):
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify_l7 as L7
+    proxy = MitmProxy(tmp_path, ["allowed.lab"], keep_open=3.0)
+    try:
+        start = time.monotonic()
+        obs = L7.probe_l7_write(("127.0.0.1", proxy.port), "allowed.lab", 443, str(proxy.ca_path), 2.0)
+        elapsed = time.monotonic() - start
+    finally:
+        proxy.close()
+    assert obs["result"] == "answered" and obs["status"] == 200, obs
+    assert elapsed < 1.0, f"the probe waited {elapsed:.2f}s for EOF"
+    assert L7.decide_l7_write(obs, {})[0] == V.FAIL  # this proxy forwards the POST: audit, not enforce
 
 
 # ECONNREFUSED from the kernel on a closed loopback port

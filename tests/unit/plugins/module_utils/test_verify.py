@@ -109,6 +109,42 @@ def _fake_proc(tmp_path, route_gateway="0100C80A", status_extra=""):
     return proc
 
 
+# linux/netlink.h as _seccomp_tables (the compiler's table) has it; the payload keeps its own copy of the names
+@pytest.mark.oracle("upstream")
+def test_netlink_names_match_the_compiler_table():
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _seccomp_tables as T
+    table = {v: n for n, v in T.NETLINK_PROTOCOLS.items() if n != "NETLINK_INET_DIAG"}
+    assert V.NETLINK_NAMES == table
+
+
+# without a filter the kernel answers EINVAL for the invalid type on every protocol: nothing is created
+@pytest.mark.oracle("kernel")
+def test_netlink_probe_without_a_filter_reaches_the_kernel_for_every_protocol():
+    obs = V.probe_netlink_protocols([0])
+    assert obs["allowed"] == [0] and len(obs["protocols"]) == 31
+    assert set(obs["protocols"].values()) == {"EINVAL"}
+    status, detail = V.decide_netlink_protocols(obs, {"seccomp": "0"})
+    assert status == V.FAIL and "NETLINK_AUDIT" in detail["open"] and "NETLINK_ROUTE" not in detail["open"]
+    assert len(V.probe_netlink_protocols([])["protocols"]) == 32
+
+
+@pytest.mark.oracle("self")
+@pytest.mark.parametrize("answers, seccomp, status", [
+    ({p: "EPERM" for p in range(1, 32)}, "2", V.PASS),
+    ({p: "EPERM" for p in range(1, 32)}, "0", V.ERROR),                    # EPERM nobody can attribute to a filter
+    ({**{p: "EPERM" for p in range(1, 32)}, 9: "EINVAL"}, "2", V.FAIL),   # one protocol (AUDIT) slips through
+    ({**{p: "EPERM" for p in range(1, 32)}, 12: "ok"}, "2", V.FAIL),
+    ({**{p: "EPERM" for p in range(1, 32)}, 16: "EACCES"}, "2", V.ERROR),  # neither kernel nor filter answer
+    ({}, "2", V.SKIPPED),                                                   # every protocol allowed: nothing to ask
+])
+def test_netlink_decision(answers, seccomp, status):
+    obs = {"allowed": [0], "protocols": {str(p): r for p, r in answers.items()}}
+    got, detail = V.decide_netlink_protocols(obs, {"seccomp": seccomp})
+    assert got == status, detail
+    if status == V.FAIL:
+        assert detail["open"] == [V.NETLINK_NAMES[p] for p, r in answers.items() if r in ("ok", "EINVAL")]
+
+
 @pytest.mark.oracle("self")
 def test_default_route_from_proc(tmp_path):
     proc = _fake_proc(tmp_path)
