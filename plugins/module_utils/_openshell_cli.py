@@ -32,10 +32,15 @@ class Cli:
         self.env.setdefault("NO_COLOR", "1")
         self.names_command = list(names_command or [])
 
+    def fail(self, msg, **extra):
+        """How a failed step ends: the module fails. A subclass that handles its items one at a time (sandbox_policy)
+        raises instead, so that the next item is still handled."""
+        self.module.fail_json(msg=msg, **extra)
+
     def run(self, *args, check=True):
         rc, out, err = self.module.run_command([self.binary, *args], environ_update=self.env)
         if check and rc != 0:
-            self.module.fail_json(msg=f"`openshell {' '.join(args)}` exited {rc}: {(err or out).strip()[-600:]}", rc=rc)
+            self.fail(f"`openshell {' '.join(args)}` exited {rc}: {(err or out).strip()[-600:]}", rc=rc)
         return rc, out, err
 
     def json(self, *args):
@@ -43,7 +48,7 @@ class Cli:
         try:
             return json.loads(out)
         except ValueError:
-            self.module.fail_json(msg=f"`openshell {' '.join(args)}` printed no JSON: {out[:300]!r}")
+            self.fail(f"`openshell {' '.join(args)}` printed no JSON: {out[:300]!r}")
         return None
 
     def sandboxes_or_problem(self):
@@ -65,7 +70,7 @@ class Cli:
     def sandboxes(self):
         names, problem = self.sandboxes_or_problem()
         if problem:
-            self.module.fail_json(msg=problem)
+            self.fail(problem)
         return names
 
     def sandboxes_for_plan(self):
@@ -105,5 +110,5 @@ class Cli:
         deadline = time.monotonic() + timeout
         while name in self.sandboxes():
             if time.monotonic() >= deadline:
-                self.module.fail_json(msg=f"sandbox {name!r} is still listed {timeout} s after `openshell sandbox delete`")
+                self.fail(f"sandbox {name!r} is still listed {timeout} s after `openshell sandbox delete`")
             time.sleep(1)

@@ -26,6 +26,12 @@ description:
     forms are refused with a message."
   - O(state=absent) restores each sandbox's policy from the copy taken before the first change (O(backup_dir)) and
     removes the copy; a sandbox this module never changed is left alone.
+  - Each sandbox is handled on its own - read, copy kept, C(policy set) or re-creation, read again. When one of these
+    steps fails for a sandbox (its policy cannot be read, its revision does not load, its re-creation fails or has no
+    image in O(images)), that sandbox is reported with RV(sandboxes.failed) and RV(sandboxes.msg) and the module goes
+    on with the next one; at the end it fails naming every failed sandbox (RV(failed_sandboxes)), with RV(changed)
+    true when any sandbox was changed. Wrong parameters (O(wait_timeout), a sandbox in O(sandboxes) the gateway does
+    not have with O(state=present)) and a gateway that cannot list its sandboxes fail before any sandbox is touched.
   - Idempotent (a second run changes nothing) and check-mode safe (the plan is reported, nothing is submitted).
 author: agentsec.nemoclaw contributors (@agentsec)
 extends_documentation_fragment:
@@ -131,12 +137,40 @@ sandboxes:
       description: Landlock compatibility and L7 endpoints by enforcement before.
       type: dict
     after:
-      description: The same after (equal to RV(sandboxes.before) in check mode).
+      description: The same after (equal to RV(sandboxes.before) in check mode and when nothing changed).
       type: dict
+      returned: when the sandbox did not fail
+    note:
+      description: With O(state=absent), why the sandbox was left alone (this module never changed it).
+      type: str
+      returned: when O(state=absent) and the sandbox has no policy copy in O(backup_dir)
+    failed:
+      description:
+        - The sandbox could not be hardened or restored; the other keys say what was done before the failure
+          (RV(sandboxes.live_changed) and RV(sandboxes.recreated) are true only for a step that completed).
+      type: bool
+      returned: when this sandbox failed
+      sample: true
+    msg:
+      description: Why this sandbox failed.
+      type: str
+      returned: when this sandbox failed
+    rc:
+      description: The exit status of the OpenShell command that failed.
+      type: int
+      returned: when this sandbox failed on a command's exit status
 changed:
-  description: Whether any sandbox changed (or would, in check mode).
+  description:
+    - Whether any sandbox changed (or would, in check mode) - also when the module fails because another sandbox
+      failed. A sandbox deleted for a re-creation that then failed counts as changed.
   returned: always
   type: bool
+failed_sandboxes:
+  description: The sandboxes that failed, in the order they were handled; the module then fails after handling the rest.
+  returned: when a sandbox failed
+  type: list
+  elements: str
+  sample: [my-assistant]
 skipped_reason:
   description: In check mode only, why no sandbox could be read (no CLI or no gateway yet, as on a fresh host).
   returned: when the gateway could not list its sandboxes in check mode
@@ -152,8 +186,22 @@ from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _policy
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_policy as P
 
 
+class SandboxError(Exception):
+    """One sandbox could not be hardened or restored: main() reports it under that sandbox and goes on with the next.
+    changed: the sandbox was changed before the failure (deleted by a re-creation whose create failed)."""
+
+    def __init__(self, msg, rc=None, changed=False):
+        super().__init__(msg)
+        self.msg, self.rc, self.changed = msg, rc, changed
+
+
+def _tail(out, err):
+    return (err or out).strip()[-600:]
+
+
 class Cli(C.Cli):
-    """The shared CLI (module_utils/_openshell_cli) and what only the policy backend asks of it."""
+    """The shared CLI (module_utils/_openshell_cli) and what only the policy backend asks of it. What it does for one
+    sandbox raises SandboxError instead of failing the module."""
 
     def __init__(self, module, binary, environment, names_command=None, policy_command=None):
         super().__init__(module, binary, environment, names_command)
@@ -164,8 +212,8 @@ class Cli(C.Cli):
             [self.binary, "policy", "get", name, "--full", "--output", "json"]
         rc, out, err = self.module.run_command(argv, environ_update=self.env)
         if rc != 0:
-            self.module.fail_json(msg=f"sandbox {name!r}: `{' '.join(argv)}` exited {rc}: {(err or out).strip()[-600:]}", rc=rc)
-        return read_policy(self.module, name, out)
+            raise SandboxError(f"sandbox {name!r}: `{' '.join(argv)}` exited {rc}: {_tail(out, err)}", rc)
+        return read_policy(name, out)
 
     def policy_set(self, name, policy, timeout):
         def submit(path):
@@ -174,25 +222,34 @@ class Cli(C.Cli):
         rc, out, err = self.with_policy_file(policy, submit)
         if rc != 0:
             what = {1: "failed to load", 124: "did not load in time"}.get(rc, f"exited {rc}")
-            self.module.fail_json(msg=f"sandbox {name!r}: the new policy revision {what}: {(err or out).strip()[-600:]}", rc=rc)
+            raise SandboxError(f"sandbox {name!r}: the new policy revision {what}: {_tail(out, err)}", rc)
+
+    def fail(self, msg, **extra):
+        """A failed shared step (run, sandboxes, delete) fails this sandbox only."""
+        raise SandboxError(msg, extra.get("rc"))
 
     def recreate(self, name, image, policy, timeout):
-        self.delete(name, timeout)
+        try:
+            self.delete(name, timeout)
+        except SandboxError as exc:
+            # no exit status: `sandbox delete` was accepted and the wait for the gateway failed - the sandbox is gone
+            # or going, so it changed
+            raise SandboxError(exc.msg, exc.rc, changed=exc.rc is None) from None
         rc, out, err = self.with_policy_file(policy, lambda p: self.create(name, image, "--policy", p))
         if rc != 0:
-            self.module.fail_json(msg=f"sandbox {name!r} could not be re-created with the hardened policy (it is deleted; "
-                                      f"re-run with state=absent to restore it): {(err or out).strip()[-600:]}", rc=rc)
+            raise SandboxError(f"sandbox {name!r} could not be re-created with the hardened policy (it is deleted; "
+                               f"re-run with state=absent to restore it): {_tail(out, err)}", rc, changed=True)
 
 
-def read_policy(module, name, output):
+def read_policy(name, output):
     """The policy document of a policy command's output: the JSON form, or the YAML after `---` (v0.0.26)."""
     try:
         parsed = _policy.policy_output(output)
     except ValueError as exc:
-        module.fail_json(msg=f"sandbox {name!r}: the policy command printed no policy: {exc}")
+        raise SandboxError(f"sandbox {name!r}: the policy command printed no policy: {exc}") from None
     doc = parsed[0] if parsed else None
     if not isinstance(doc, dict):
-        module.fail_json(msg=f"sandbox {name!r}: the policy command printed no policy revision: {output.strip()[:300]!r}")
+        raise SandboxError(f"sandbox {name!r}: the policy command printed no policy revision: {output.strip()[:300]!r}")
     return doc
 
 
@@ -206,25 +263,31 @@ def read_backup(directory, name):
             return json.load(fh)
     except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:
+        raise SandboxError(f"sandbox {name!r}: its policy copy {backup_path(directory, name)} cannot be read: {exc}") from None
 
 
 def write_backup(directory, name, policy):
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd = os.open(backup_path(directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(policy, fh, indent=1, sort_keys=True)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(backup_path(directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(policy, fh, indent=1, sort_keys=True)
+    except OSError as exc:
+        raise SandboxError(f"sandbox {name!r}: its policy could not be kept in {backup_path(directory, name)} "
+                           f"(nothing changed): {exc}") from None
 
 
 def apply(module, cli, name, current, wanted, params, report):
-    """Submit the live part, re-create for the static part when allowed; fill `report`. Returns changed."""
+    """Submit the live part, re-create for the static part when allowed; fill `report` (a flag once its step is done).
+    Returns changed."""
     plan = P.diff(current, wanted)
-    report["static_pending"] = []
     changed = False
     if plan["static"] and params["recreate"]:
         image = params["images"].get(name)
         if not image:
-            module.fail_json(msg=f"sandbox {name!r}: {', '.join(plan['static'])} can only change by re-creating it; give its "
-                                 f"image in images (name -> image reference) or set recreate=false")
+            raise SandboxError(f"sandbox {name!r}: {', '.join(plan['static'])} can only change by re-creating it; give its "
+                               f"image in images (name -> image reference) or set recreate=false")
         if not module.check_mode:
             cli.recreate(name, image, wanted, params["wait_timeout"])
         report["recreated"], changed = True, True
@@ -234,6 +297,30 @@ def apply(module, cli, name, current, wanted, params, report):
             if not module.check_mode:
                 cli.policy_set(name, P.live_document(current, wanted), params["wait_timeout"])
             report["live_changed"], changed = True, True
+    return changed
+
+
+def one_sandbox(module, cli, name, params, report):
+    """Harden or restore one sandbox, filling `report`. Returns changed; raises SandboxError."""
+    current = cli.policy(name)
+    report["before"] = P.summary(current)
+    if params["state"] == "present":
+        wanted = P.harden(current, params["l7_enforce"], params["landlock_hard_requirement"])
+        if read_backup(params["backup_dir"], name) is None and P.diff(current, wanted) != {"live": False, "static": []}:
+            if not module.check_mode:
+                write_backup(params["backup_dir"], name, current)
+    else:
+        wanted = read_backup(params["backup_dir"], name)
+        if wanted is None:
+            report.update(after=report["before"], note="not changed by this module")
+            return False
+    changed = apply(module, cli, name, current, wanted, params, report)
+    if params["state"] == "absent" and not report["static_pending"] and not module.check_mode:
+        try:
+            os.unlink(backup_path(params["backup_dir"], name))
+        except OSError as exc:
+            raise SandboxError(f"sandbox {name!r}: restored, but its policy copy could not be removed: {exc}") from None
+    report["after"] = report["before"] if module.check_mode or not changed else P.summary(cli.policy(name))
     return changed
 
 
@@ -258,34 +345,32 @@ def main():
     if not 0 < params["wait_timeout"] <= 3600:
         module.fail_json(msg=f"wait_timeout {params['wait_timeout']} must be between 1 and 3600 seconds")
     cli = Cli(module, params["openshell"], params["environment"], params["discover"], params["policy_command"])
-    present, problem = cli.sandboxes_for_plan()
+    try:
+        present, problem = cli.sandboxes_for_plan()
+    except SandboxError as exc:  # no sandbox list: nothing was touched
+        module.fail_json(msg=exc.msg)
     if problem:
         module.exit_json(changed=False, sandboxes={}, skipped_reason=problem)
     names = params["sandboxes"] or present
     missing = [n for n in names if n not in present]
     if missing and params["state"] == "present":
         module.fail_json(msg=f"no such sandbox: {', '.join(missing)} (the gateway has: {', '.join(present) or 'none'})")
-    results, changed = {}, False
+    # each sandbox on its own: one that fails is reported and the next is still hardened (or restored)
+    results, changed, failed = {}, False, []
     for name in names:
-        if name not in present:
+        if name not in present or name in results:
             continue
-        current = cli.policy(name)
-        report = {"live_changed": False, "recreated": False, "before": P.summary(current)}
-        if params["state"] == "present":
-            wanted = P.harden(current, params["l7_enforce"], params["landlock_hard_requirement"])
-            if read_backup(params["backup_dir"], name) is None and P.diff(current, wanted) != {"live": False, "static": []}:
-                if not module.check_mode:
-                    write_backup(params["backup_dir"], name, current)
-        else:
-            wanted = read_backup(params["backup_dir"], name)
-            if wanted is None:
-                results[name] = {**report, "static_pending": [], "after": report["before"], "note": "not changed by this module"}
-                continue
-        changed |= apply(module, cli, name, current, wanted, params, report)
-        if params["state"] == "absent" and not report["static_pending"] and not module.check_mode:
-            os.unlink(backup_path(params["backup_dir"], name))
-        report["after"] = report["before"] if module.check_mode or not changed else P.summary(cli.policy(name))
-        results[name] = report
+        report = results[name] = {"live_changed": False, "recreated": False, "static_pending": []}
+        try:
+            changed |= one_sandbox(module, cli, name, params, report)
+        except SandboxError as exc:
+            changed |= report["live_changed"] or report["recreated"] or exc.changed
+            report.update(failed=True, msg=exc.msg, **({} if exc.rc is None else {"rc": exc.rc}))
+            failed.append(name)
+    if failed:
+        module.fail_json(msg=f"sandbox_policy failed on {len(failed)} of {len(results)} sandboxes: "
+                             + "; ".join(f"{n}: {results[n]['msg']}" for n in failed),
+                         changed=changed, sandboxes=results, failed_sandboxes=failed)
     module.exit_json(changed=changed, sandboxes=results)
 
 
