@@ -10,15 +10,20 @@ short_description: Read the target contract of a sandbox host (one file per targ
 version_added: 0.2.0
 description:
   - C(nemoclaw_target) names what kind of sandbox host an inventory host is (C(openshell_k3s), the paper's OpenShell
-    0.0.26 line, or C(lab), the local lab behind the same interface). Everything that depends on it - how sandboxes
+    0.0.26 line, or another target of the collection's C(targets/)). Everything that depends on it - how sandboxes
     are found and entered, the gateway and cluster container names, the Docker socket, the OpenShell CLI path, the
     Sandbox CRD group/version/namespace, and per layer whether and how the target can fix it - lives in
     C(targets/<target>.yml) of the collection (C(extends) merges another target under it). Role defaults derive
     their values from this lookup, so each concept has one owner (docs/targets.md).
   - Values may be per platform (a mapping with C(Darwin)/C(Linux) keys, chosen by C(ansible_facts.system)) and may
     contain the placeholders C({home}) (C(nemoclaw_user_home), else C(ansible_facts.user_dir)), C({gateway})
-    (C(nemoclaw_gateway), else the target's C(openshell.gateway)), C({lab_dir}) (C(nemoclaw_lab_dir), else the
-    target's C(lab.default_dir)) and C({openshell}) (the resolved C(openshell.bin)).
+    (C(nemoclaw_gateway), else the target's C(openshell.gateway)) and C({openshell}) (the resolved C(openshell.bin)).
+  - Any other placeholder is declared by the target file itself, under its top-level key C(placeholders), each name
+    mapped to its C(variable) (an inventory variable) and an optional C(default). C({<name>}) is that variable
+    (templated), else the declared C(default); a placeholder in use with neither is an error naming it, the variable
+    and the target. Placeholder values are used as they are (a value containing a C({name}) placeholder is an error).
+  - C({sandbox}) is left in place for the consumers that fill it per sandbox; any other undeclared C({name}) in a
+    target file is an error naming it.
 options:
   _terms:
     description: Dotted keys into the target file (C(openshell.bin), C(cluster.crd.namespace), C(layers)); none returns the whole resolved contract.
@@ -65,6 +70,7 @@ _raw:
 
 import copy
 import os
+import re
 
 import yaml
 from ansible.errors import AnsibleLookupError
@@ -131,15 +137,57 @@ def needs_facts(contract, platform, home):
     return walk(contract)
 
 
-def resolve(contract, platform, home, gateway, lab_dir=""):
-    """Choose per-platform values and fill the placeholders; pure, unit-tested."""
+GENERIC = ("home", "gateway", "openshell")  # the placeholders this lookup fills for every target
+CONSUMER = ("sandbox",)  # left in place: filled per sandbox by the consumers of the command lists (sandbox.exec, ...)
+PLACEHOLDER = re.compile(r"(?<![$\{])\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")  # {name}; not ${NAME} or {{ jinja }}
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_SPEC_KEYS = {"variable", "default"}
+
+
+def declared(contract):
+    """The target's own placeholders (top-level `placeholders`, merged through `extends`), checked: name -> spec."""
+    name = contract.get("name")
+    block = contract.get("placeholders")
+    if block is None:
+        return {}
+    if not isinstance(block, dict) or is_platform(block):
+        raise AnsibleLookupError(f"target {name!r}: placeholders must be a mapping of name -> {{variable:, default:}}")
+    for key, spec in block.items():
+        where = f"target {name!r}: placeholder {key!r}"
+        if not isinstance(key, str) or not _NAME.fullmatch(key):
+            raise AnsibleLookupError(f"{where}: a placeholder's name is a lower-case identifier ([a-z_][a-z0-9_]*)")
+        if key in GENERIC or key in CONSUMER:
+            raise AnsibleLookupError(f"{where}: {{{key}}} is the lookup's own placeholder and cannot be declared")
+        if not isinstance(spec, dict) or "variable" not in spec or set(spec) - _SPEC_KEYS:
+            raise AnsibleLookupError(f"{where}: declare it as {{variable: <inventory variable>, default: <value>}} "
+                                     "(default optional)")
+        variable = spec["variable"]
+        if not isinstance(variable, str) or not variable.isidentifier() or not variable.isascii():
+            raise AnsibleLookupError(f"{where}: variable must be an inventory variable's name, not {variable!r}")
+        defaults = spec.get("default", "")
+        for default in defaults.values() if is_platform(defaults) else [defaults]:
+            if not isinstance(default, str) or ("default" in spec and not default):
+                raise AnsibleLookupError(f"{where}: default must be a non-empty string (or one per platform), not {default!r}")
+            if PLACEHOLDER.search(default):
+                raise AnsibleLookupError(f"{where}: default {default!r} contains a placeholder; placeholder values are used "
+                                         "as they are")
+    return block
+
+
+def resolve(contract, platform, home, gateway, variables=None):
+    """Choose per-platform values and fill the placeholders; pure, unit-tested. `variables`: the inventory variables
+    the target's declared placeholders name (variable -> value, already templated)."""
+    name = contract["name"]
+    specs = declared(contract)
+    variables = variables or {}
+
     def pick(value):
         if is_platform(value):
             if platform is None:
-                raise AnsibleLookupError(f"target {contract['name']!r} has per-platform values: gather facts "
+                raise AnsibleLookupError(f"target {name!r} has per-platform values: gather facts "
                                          "(ansible_facts.system) or pass platform=")
             if platform not in value:
-                raise AnsibleLookupError(f"target {contract['name']!r} has no value for platform {platform!r}")
+                raise AnsibleLookupError(f"target {name!r} has no value for platform {platform!r}")
             return pick(value[platform])
         if isinstance(value, dict):
             return {k: pick(v) for k, v in value.items()}
@@ -150,29 +198,55 @@ def resolve(contract, platform, home, gateway, lab_dir=""):
     picked = pick(contract)
     gateway = gateway or picked["openshell"]["gateway"]
     picked["openshell"]["gateway"] = gateway  # nemoclaw_gateway is the one owner of the gateway's name
-    lab_dir = lab_dir or str((picked.get("lab") or {}).get("default_dir", ""))  # the lab target's own default
+    values = {}  # placeholder -> its value ("" when neither its variable nor a default gives one)
+    for key, spec in specs.items():
+        value = variables.get(spec["variable"])
+        if value is None:
+            value = ""
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        elif not isinstance(value, str):
+            raise AnsibleLookupError(f"target {name!r}: {spec['variable']} (placeholder {{{key}}}) must be a string, not "
+                                     f"{type(value).__name__}")
+        if PLACEHOLDER.search(value):
+            raise AnsibleLookupError(f"target {name!r}: {spec['variable']}={value!r} (placeholder {{{key}}}) contains the "
+                                     f"placeholder {{{PLACEHOLDER.search(value).group(1)}}}; placeholder values are used as they are")
+        values[key] = value or picked["placeholders"][key].get("default", "")
 
-    def fill(value, openshell=None):
+    def fill(value, path, openshell=None):
         if isinstance(value, dict):
-            return {k: fill(v, openshell) for k, v in value.items()}
+            return {k: fill(v, f"{path}.{k}" if path else str(k), openshell) for k, v in value.items()}
         if isinstance(value, list):
-            return [fill(v, openshell) for v in value]
-        if isinstance(value, str):
-            if "{home}" in value:
-                if not home:
-                    raise AnsibleLookupError(f"target {contract['name']!r} needs the user's home for {value!r}: set "
-                                             "nemoclaw_user_home or gather facts")
-                value = value.replace("{home}", home)
-            if "{lab_dir}" in value and not lab_dir:
-                raise AnsibleLookupError(f"target {contract['name']!r} needs a lab directory for {value!r}: set "
-                                         "nemoclaw_lab_dir or the target's lab.default_dir")
-            value = value.replace("{gateway}", gateway).replace("{lab_dir}", lab_dir)
-            if openshell is not None:
-                value = value.replace("{openshell}", openshell)
-        return value
+            return [fill(v, f"{path}[{i}]", openshell) for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
 
-    openshell = fill(picked["openshell"]["bin"])
-    return fill(picked, openshell)
+        def sub(match):
+            key = match.group(1)
+            if key == "home":
+                if not home:
+                    raise AnsibleLookupError(f"target {name!r} needs the user's home for {value!r}: set "
+                                             "nemoclaw_user_home or gather facts")
+                return home
+            if key == "gateway":
+                return gateway
+            if key == "openshell":
+                return match.group(0) if openshell is None else openshell
+            if key in values:
+                if not values[key]:
+                    raise AnsibleLookupError(f"target {name!r} needs the placeholder {{{key}}} for {value!r} ({path}): set "
+                                             f"{specs[key]['variable']} (the target declares no default)")
+                return values[key]
+            if key in CONSUMER:
+                return match.group(0)
+            raise AnsibleLookupError(f"target {name!r} uses the placeholder {{{key}}} in {path} ({value!r}), which it does "
+                                     "not declare under placeholders; the lookup itself fills only "
+                                     f"{', '.join('{' + g + '}' for g in GENERIC)} (docs/targets.md)")
+
+        return PLACEHOLDER.sub(sub, value)
+
+    openshell = fill(picked["openshell"]["bin"], "openshell.bin")
+    return fill(picked, "", openshell)
 
 
 _MISSING = object()
@@ -198,9 +272,11 @@ class LookupModule(LookupBase):
         platform = self.get_option("platform") or facts.get("system") or variables.get("ansible_system")
         home = self._templar.template(variables.get("nemoclaw_user_home", "")) or facts.get("user_dir", "")
         gateway = self._templar.template(variables.get("nemoclaw_gateway", ""))
-        lab_dir = self._templar.template(variables.get("nemoclaw_lab_dir", ""))
+        contract = load(name)
         if self.get_option("needs_facts"):
-            return [needs_facts(load(name), platform, home)]
-        contract = resolve(load(name), platform, home, gateway, lab_dir)
+            return [needs_facts(contract, platform, home)]
+        wanted = {spec["variable"] for spec in declared(contract).values()}  # template only what the target declares
+        declared_vars = {var: self._templar.template(variables[var]) for var in wanted if var in variables}
+        contract = resolve(contract, platform, home, gateway, declared_vars)
         default = kwargs["default"] if "default" in kwargs else _MISSING
         return [dig(contract, term, default) for term in terms] if terms else [contract]
