@@ -17,7 +17,8 @@ description:
     their values from this lookup, so each concept has one owner (docs/targets.md).
   - Values may be per platform (a mapping with C(Darwin)/C(Linux) keys, chosen by C(ansible_facts.system)) and may
     contain the placeholders C({home}) (C(nemoclaw_user_home), else C(ansible_facts.user_dir)), C({gateway})
-    (C(nemoclaw_gateway), else the target's C(openshell.gateway)) and C({openshell}) (the resolved C(openshell.bin)).
+    (C(nemoclaw_gateway), else the target's C(openshell.gateway)), C({openshell}) (the resolved C(openshell.bin)) and
+    C({docker_socket}) (the resolved C(docker.socket), so the socket is written once per target).
   - Any other placeholder is declared by the target file itself, under its top-level key C(placeholders), each name
     mapped to its C(variable) (an inventory variable) and an optional C(default). C({<name>}) is that variable
     (templated), else the declared C(default); a placeholder in use with neither is an error naming it, the variable
@@ -137,7 +138,7 @@ def needs_facts(contract, platform, home):
     return walk(contract)
 
 
-GENERIC = ("home", "gateway", "openshell")  # the placeholders this lookup fills for every target
+GENERIC = ("home", "gateway", "openshell", "docker_socket")  # the placeholders this lookup fills for every target
 CONSUMER = ("sandbox",)  # left in place: filled per sandbox by the consumers of the command lists (sandbox.exec, ...)
 PLACEHOLDER = re.compile(r"(?<![$\{])\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")  # {name}; not ${NAME} or {{ jinja }}
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -213,11 +214,12 @@ def resolve(contract, platform, home, gateway, variables=None):
                                      f"placeholder {{{PLACEHOLDER.search(value).group(1)}}}; placeholder values are used as they are")
         values[key] = value or picked["placeholders"][key].get("default", "")
 
-    def fill(value, path, openshell=None):
+    def fill(value, path, resolved=None):
+        """resolved: the values of {openshell} and {docker_socket} once they are known (None while resolving them)."""
         if isinstance(value, dict):
-            return {k: fill(v, f"{path}.{k}" if path else str(k), openshell) for k, v in value.items()}
+            return {k: fill(v, f"{path}.{k}" if path else str(k), resolved) for k, v in value.items()}
         if isinstance(value, list):
-            return [fill(v, f"{path}[{i}]", openshell) for i, v in enumerate(value)]
+            return [fill(v, f"{path}[{i}]", resolved) for i, v in enumerate(value)]
         if not isinstance(value, str):
             return value
 
@@ -230,8 +232,14 @@ def resolve(contract, platform, home, gateway, variables=None):
                 return home
             if key == "gateway":
                 return gateway
-            if key == "openshell":
-                return match.group(0) if openshell is None else openshell
+            if key in ("openshell", "docker_socket"):
+                if resolved is None:
+                    raise AnsibleLookupError(f"target {name!r}: {{{key}}} cannot be used in {path} ({value!r}), which it "
+                                             "is resolved from")
+                if resolved.get(key) is None:
+                    raise AnsibleLookupError(f"target {name!r} uses {{{key}}} in {path} but has no "
+                                             f"{'openshell.bin' if key == 'openshell' else 'docker.socket'}")
+                return resolved[key]
             if key in values:
                 if not values[key]:
                     raise AnsibleLookupError(f"target {name!r} needs the placeholder {{{key}}} for {value!r} ({path}): set "
@@ -245,8 +253,10 @@ def resolve(contract, platform, home, gateway, variables=None):
 
         return PLACEHOLDER.sub(sub, value)
 
-    openshell = fill(picked["openshell"]["bin"], "openshell.bin")
-    return fill(picked, "", openshell)
+    resolved = {"openshell": fill(picked["openshell"]["bin"], "openshell.bin")}
+    socket = (picked.get("docker") or {}).get("socket")
+    resolved["docker_socket"] = None if socket is None else fill(socket, "docker.socket")
+    return fill(picked, "", resolved)
 
 
 _MISSING = object()

@@ -42,6 +42,22 @@ def test_platform_values_and_placeholders():
     lab = T.resolve(T.load("lab"), "Linux", "", "", {"nemoclaw_lab_dir": "/var/lib/agentsec-x"})
     assert lab["openshell"]["environment"] == {"DOCKER_HOST": "unix:///var/run/docker.sock", "XDG_CONFIG_HOME": "/var/lib/agentsec-x/config"}
     assert lab["cluster"]["crd"] == mac["cluster"]["crd"]  # extends: the lab is the same interface
+    # {docker_socket}: the CLI's DOCKER_HOST is the target's one docker.socket, per platform
+    assert mac["openshell"]["environment"] == {"DOCKER_HOST": "unix:///Users/agentsec/.docker/run/docker.sock"}
+    assert linux["openshell"]["environment"] == {"DOCKER_HOST": linux["docker"]["socket"]}
+
+
+@pytest.mark.oracle("self")
+def test_docker_socket_is_written_once_per_target():
+    for name in T.available():
+        with open(f"{T.TARGETS_DIR}/{name}.yml", encoding="utf-8") as fh:
+            values = [line for line in fh if "docker.sock" in line and not line.lstrip().startswith("#")]
+        assert len(values) <= 2, (name, values)  # the Darwin and Linux values of docker.socket, nothing else
+    bad = {"name": "x", "openshell": {"bin": "/o", "gateway": "g", "environment": {"DOCKER_HOST": "{docker_socket}"}}}
+    with pytest.raises(AnsibleLookupError, match="has no docker.socket"):
+        T.resolve(bad, "Linux", "", "")
+    with pytest.raises(AnsibleLookupError, match="resolved from"):
+        T.resolve({**bad, "docker": {"socket": "{docker_socket}"}}, "Linux", "", "")
 
 
 @pytest.mark.oracle("self")
