@@ -23,6 +23,11 @@ ARGUMENT_SPEC = dict(
 )
 
 
+def tail(out, err):
+    """The end of what a failed command printed (stderr, else stdout), for an error message."""
+    return (err or out).strip()[-600:]
+
+
 class Cli:
     def __init__(self, module, binary, environment, names_command=None):
         """names_command: a whole argv printing one sandbox name per line (the target's sandbox.discover); empty means
@@ -40,7 +45,7 @@ class Cli:
     def run(self, *args, check=True):
         rc, out, err = self.module.run_command([self.binary, *args], environ_update=self.env)
         if check and rc != 0:
-            self.fail(f"`openshell {' '.join(args)}` exited {rc}: {(err or out).strip()[-600:]}", rc=rc)
+            self.fail(f"`openshell {' '.join(args)}` exited {rc}: {tail(out, err)}", rc=rc)
         return rc, out, err
 
     def json(self, *args):

@@ -400,18 +400,13 @@ def decide_filtered_socket(obs, v):
     return ERROR, {**observed, "reason": f"unexpected {result}: cannot tell whether a filter is present"}
 
 
-def probe_netlink_protocols(allowed=(0,)):
+def probe_netlink_protocols(allowed):
     """socket(AF_NETLINK, 15, p) for every protocol below MAX_LINKS that is not allowed. The invalid type makes the
     kernel answer EINVAL (__sock_create checks the type before it looks up the family), so no socket is ever created
     and only a filter that looks at the protocol can answer EPERM. Returns {'protocols': {p: result}, 'allowed': [...]}."""
     allowed = sorted({int(p) for p in allowed})
     return {"allowed": allowed,
             "protocols": {str(p): probe_socket(16, EINVAL_TYPE, p)["result"] for p in range(NETLINK_MAX_LINKS) if p not in allowed}}
-
-
-def _netlink_allowed(params):
-    allowed = params.get("netlink_allowed_protocols")
-    return [0] if allowed is None else allowed
 
 
 def decide_netlink_protocols(obs, v):
@@ -1020,7 +1015,7 @@ def plan(params, vantage_info):
                              decide_startup_hooks),
         "L2.seccomp_mode": (dict, decide_seccomp_mode),
         "L2.af_packet": (lambda: probe_socket(17, EINVAL_TYPE), decide_filtered_socket),
-        "L2.af_netlink": (lambda: probe_netlink_protocols(_netlink_allowed(params)), decide_netlink_protocols),
+        "L2.af_netlink": (lambda: probe_netlink_protocols(params.get("netlink_allowed_protocols", [0])), decide_netlink_protocols),
         "L2.af_inet": (lambda: probe_socket(socket.AF_INET, socket.SOCK_STREAM), decide_af_inet),
         "L2.sock_packet": (lambda: probe_socket(socket.AF_INET, SOCK_PACKET_PROBE_TYPE), decide_filtered_socket),
         "L2.high_bit_family": (lambda: probe_raw_socket(0x1_00000028, EINVAL_TYPE), decide_filtered_socket),

@@ -183,7 +183,7 @@ def main():
             if not module.check_mode:
                 rc, out, err = create(cli, s)
                 if rc != 0:
-                    module.fail_json(msg=f"sandbox {name!r} could not be created: {(err or out).strip()[-600:]}", rc=rc,
+                    module.fail_json(msg=f"sandbox {name!r} could not be created: {C.tail(out, err)}", rc=rc,
                                      sandboxes=results)
                 try:
                     results[name]["phase"] = json.loads(out).get("phase", "")

@@ -195,10 +195,6 @@ class SandboxError(Exception):
         self.msg, self.rc, self.changed = msg, rc, changed
 
 
-def _tail(out, err):
-    return (err or out).strip()[-600:]
-
-
 class Cli(C.Cli):
     """The shared CLI (module_utils/_openshell_cli) and what only the policy backend asks of it. What it does for one
     sandbox raises SandboxError instead of failing the module."""
@@ -212,7 +208,7 @@ class Cli(C.Cli):
             [self.binary, "policy", "get", name, "--full", "--output", "json"]
         rc, out, err = self.module.run_command(argv, environ_update=self.env)
         if rc != 0:
-            raise SandboxError(f"sandbox {name!r}: `{' '.join(argv)}` exited {rc}: {_tail(out, err)}", rc)
+            raise SandboxError(f"sandbox {name!r}: `{' '.join(argv)}` exited {rc}: {C.tail(out, err)}", rc)
         return read_policy(name, out)
 
     def policy_set(self, name, policy, timeout):
@@ -222,7 +218,7 @@ class Cli(C.Cli):
         rc, out, err = self.with_policy_file(policy, submit)
         if rc != 0:
             what = {1: "failed to load", 124: "did not load in time"}.get(rc, f"exited {rc}")
-            raise SandboxError(f"sandbox {name!r}: the new policy revision {what}: {_tail(out, err)}", rc)
+            raise SandboxError(f"sandbox {name!r}: the new policy revision {what}: {C.tail(out, err)}", rc)
 
     def fail(self, msg, **extra):
         """A failed shared step (run, sandboxes, delete) fails this sandbox only."""
@@ -238,7 +234,7 @@ class Cli(C.Cli):
         rc, out, err = self.with_policy_file(policy, lambda p: self.create(name, image, "--policy", p))
         if rc != 0:
             raise SandboxError(f"sandbox {name!r} could not be re-created with the hardened policy (it is deleted; "
-                               f"re-run with state=absent to restore it): {_tail(out, err)}", rc, changed=True)
+                               f"re-run with state=absent to restore it): {C.tail(out, err)}", rc, changed=True)
 
 
 def read_policy(name, output):
