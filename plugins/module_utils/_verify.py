@@ -647,11 +647,15 @@ def response_complete(data):
     return False
 
 
-def read_response(sock, limit=1 << 20):
-    """One HTTP response: up to its end (a proxy may keep the connection open after it), EOF, or the socket timeout."""
+def read_response(sock, limit=1 << 20, timeout_left=None):
+    """One HTTP response: up to its end (a proxy may keep the connection open after it), EOF, or the socket timeout.
+
+    timeout_left: a callable giving each recv's timeout (a probe's shared deadline); without it the socket's own."""
     data = b""
     while len(data) < limit and not response_complete(data):
         try:
+            if timeout_left is not None:
+                sock.settimeout(timeout_left())
             chunk = sock.recv(65536)
         except (TimeoutError, ssl.SSLError, OSError):
             break

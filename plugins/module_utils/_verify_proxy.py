@@ -26,6 +26,7 @@ from ansible_collections.agentsec.nemoclaw.plugins.module_utils._verify import (
     PASS,
     parse_hostport,
     parse_http_response,
+    read_response,
 )
 
 SPLIT_DELAY = 0.5  # seconds between the two TCP segments of a split ClientHello
@@ -248,30 +249,6 @@ def decide_clienthello(obs, _v):
 
 # ---------------------------------------------------------------------------------------------------------------
 # inference.local request shapes
-def read_http_response(tls, deadline, limit=1 << 20):
-    """Read one response: stops at the end of its body (Content-Length or the last chunk), at EOF or at the deadline."""
-    data = b""
-    while len(data) < limit:
-        end = data.find(b"\r\n\r\n")
-        if end >= 0:
-            head = data[:end].decode("latin-1").lower()
-            body = data[end + 4:]
-            m = re.search(r"^content-length:\s*(\d+)", head, re.M)
-            if m and len(body) >= int(m.group(1)):
-                break
-            if re.search(r"^transfer-encoding:\s*chunked", head, re.M) and (body.endswith(b"0\r\n\r\n") or b"\r\n0\r\n\r\n" in body):
-                break
-        try:
-            tls.settimeout(deadline.timeout(deadline.left()))
-            chunk = tls.recv(65536)
-        except (ssl.SSLError, OSError):
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def probe_route(proxy, inference_host, cafile, method, path, deadline, step):
     sock, obs = send_to_proxy(proxy, connect_request(inference_host, 443), deadline.timeout(step))
     if sock is None or obs.get("status", 0) // 100 != 2:
@@ -286,7 +263,7 @@ def probe_route(proxy, inference_host, cafile, method, path, deadline, step):
         sock.settimeout(deadline.timeout(step))
         with ctx.wrap_socket(sock, server_hostname=inference_host) as tls:
             tls.sendall(req)
-            raw = read_http_response(tls, deadline)
+            raw = read_response(tls, timeout_left=lambda: deadline.timeout(deadline.left()))
     except ssl.SSLCertVerificationError as exc:
         return {"request": f"{method} {path}", "result": "untrusted", "error": exc.verify_message or str(exc)}
     except (ssl.SSLError, OSError) as exc:

@@ -114,6 +114,25 @@ def role_options() -> dict[str, set]:
     return out
 
 
+def role_outputs() -> dict[str, set]:
+    """What each role hands back to its play: public (not `__`-prefixed) names it registers or sets as facts."""
+    out = {}
+    for role in ROLES:
+        out[role] = set()
+        for path in (ROOT / "roles" / role / "tasks").glob("*.yml"):
+            stack = list(yaml.safe_load(path.read_text()) or [])
+            while stack:
+                task = stack.pop()
+                if not isinstance(task, dict):
+                    continue
+                for key in ("block", "rescue", "always"):
+                    stack.extend(task.get(key) or [])
+                facts = task.get("ansible.builtin.set_fact") or task.get("set_fact")
+                names = ([task["register"]] if "register" in task else []) + list(facts if isinstance(facts, dict) else [])
+                out[role] |= {n for n in names if not n.startswith("_") and n != "cacheable"}
+    return out
+
+
 def plugin_names() -> set:
     """Filters (FilterModule().filters()), connection plugins and their options and variables."""
     names = set()
@@ -213,13 +232,13 @@ def _rel(path: pathlib.Path) -> str:
 
 @pytest.mark.oracle("ansible-core")
 def test_documented_role_variables_are_role_options():
-    options, plugins = role_options(), plugin_names()
+    options, plugins, outputs = role_options(), plugin_names(), role_outputs()
     prefixes = sorted(ROLES, key=len, reverse=True)
     wrong = []
     for path in DOCS:
         for line, name in doc_names(path):
             role = next((r for r in prefixes if name.startswith(f"{r}_")), None)
-            if role and name not in options[role] and name not in plugins:
+            if role and name not in options[role] | outputs[role] and name not in plugins:
                 close = difflib.get_close_matches(name, options[role], n=2)
                 wrong.append(f"{_rel(path)}:{line}: `{name}` is not an option of role {role} (closest: {close})")
     assert not wrong, "\n".join(wrong)

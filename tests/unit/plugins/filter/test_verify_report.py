@@ -150,7 +150,7 @@ def test_junit_as_junitparser_reads_it(tmp_path):
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
-HOST_RESULTS = {  # what `register: __verify_result` holds per host after the role's sandbox_verify task (host mode)
+HOST_RESULTS = {  # what `register: verify_result` holds per host after the role's sandbox_verify task (host mode)
     "mac01": {"changed": False, "sandboxes": {"sb": RESULTS["mac01/sb"]}, "errors": []},
     "mac02": {"changed": False, "sandboxes": {"sb": RESULTS["mac02/sb"]}, "errors": []},
     "mac03": {"unreachable": True, "msg": "Failed to connect to the host via ssh: Connection timed out", "changed": False},
@@ -181,7 +181,7 @@ def test_the_verify_roles_report_files_read_back(tmp_path):
     out = tmp_path / "reports"
     run_role_block(tmp_path, "roles/verify/tasks/report.yml", "Write the reports on the controller",
                    {"verify_report_dir": str(out), "verify_fail_on": "none", "verify_fail_on_error": False},
-                   {h: {"__verify_result": r} for h, r in HOST_RESULTS.items()})
+                   {h: {"verify_result": r} for h, r in HOST_RESULTS.items()})
     flat = R.verify_flatten(HOST_RESULTS)
     assert sorted(flat) == ["mac01/sb", "mac02/sb", "mac03"]
     # JSON: what ansible's to_nice_json wrote parses back to the filter's document

@@ -302,8 +302,15 @@ def test_secret_scan_masks_values(tmp_path, monkeypatch):
 
 
 @pytest.mark.oracle("self")
-def test_select_checks_and_bad_ids():
+def test_select_checks_and_bad_ids(monkeypatch):
+    # the catalogue grows with every registered probe module (module-global): start from the base catalogue so the
+    # answer does not depend on which test imported sandbox_verify first, then register one extension
+    monkeypatch.setattr(V, "EXTENSIONS", [])
     assert V.select_checks(["L5"], []) == ["L5.ca_file", "L5.ca_cert", "L5.mitm_chain"]
+    from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _verify_proxy
+    V.register(_verify_proxy)
+    assert V.select_checks(["L5"], []) == ["L5.ca_file", "L5.ca_cert", "L5.mitm_chain"] + [
+        c for c, meta in _verify_proxy.CHECKS.items() if meta[0] == "L5"]
     assert "L2.io_uring" not in V.select_checks([], ["L2.io_uring"])
     with pytest.raises(ValueError, match="L9.bogus"):
         V.select_checks(["L9.bogus"], [])

@@ -163,21 +163,23 @@ def test_decide_routes(probes, status):
 
 
 @pytest.mark.oracle("self")
-def test_read_http_response_stops_at_the_end_of_the_body():
+def test_read_response_stops_at_the_end_of_the_body_within_the_deadline():
     class Fake:
         def __init__(self, parts):
-            self.parts = list(parts)
+            self.parts, self.timeouts = list(parts), []
 
-        def settimeout(self, _t):
-            pass
+        def settimeout(self, t):
+            self.timeouts.append(t)
 
         def recv(self, _n):
             return self.parts.pop(0) if self.parts else b""
 
+    budget = VP._Budget(1)
     chunked = Fake([b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", b"2\r\n{}\r\n", b"0\r\n\r\n", b"NEVER"])
-    assert VP.read_http_response(chunked, VP._Budget(1)).endswith(b"0\r\n\r\n")
+    assert V.read_response(chunked, timeout_left=lambda: budget.timeout(budget.left())).endswith(b"0\r\n\r\n")
+    assert len(chunked.timeouts) == 3 and all(0.05 <= t <= 1 for t in chunked.timeouts)  # each recv within the budget
     plain = Fake([b"HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\n{}", b"NEVER"])
-    assert VP.read_http_response(plain, VP._Budget(1)).endswith(b"{}")
+    assert V.read_response(plain).endswith(b"{}") and plain.timeouts == []  # no callable: the socket's own timeout
 
 
 # =====================================================================================================================
