@@ -95,6 +95,17 @@ def lab_cpu(gateway):
     return used
 
 
+def idle_cpu(gateway, seconds=5.0):
+    """CPU seconds per second the lab's containers use while nothing is asked of them (the cluster's own loops), or
+    None when their cgroups cannot be read; measured once, before the runs."""
+    used = lab_cpu(gateway)
+    if used is None:
+        return None
+    start = used()
+    time.sleep(seconds)
+    return (used() - start) / seconds
+
+
 def children_cpu():
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -181,6 +192,7 @@ def main():
         if not opts.no_lab_up:
             up, _out = playbook(ROOT / "playbooks/lab.yml", extra, timeout=1800)
         try:
+            idle = idle_cpu(opts.gateway)
             load_before = os.getloadavg()
             times, (module_ms, probe_ms), task_s, failing, loads, cpu = measure(opts, names, extra, reports)
             load_after = os.getloadavg()
@@ -210,6 +222,7 @@ def main():
     for key, use in cpu.items():
         lab_s = f"{statistics.median(use['lab']):.2f}" if use["lab"] else "n/a"
         print(f"   {key}: controller {statistics.median(use['controller']):.2f}, lab {lab_s}")
+    print(f"lab idle (nothing running): {'-' if idle is None else f'{idle:.3f}'} CPU-s per second ({n} sandboxes)")
     print(f"ratio b/a (1 sandbox / one-task playbook): {med['b'] / med['a']:.2f}x   (target <= 2x)")
     print(f"ratio c/b ({n} sandboxes / 1 sandbox):     {med['c'] / med['b']:.2f}x   (target <= 1.5x)")
     if "p" in med:
@@ -218,7 +231,7 @@ def main():
           f"and {opts.repeat * n} sandbox-runs of c):")
     print("   " + ("\n   ".join(f"{c} x{k}" for c, k in sorted(failing.items())) or "none"))
     if opts.json:
-        print(json.dumps({"times_s": times, "median_s": med, "module_ms": module_ms, "probe_ms": probe_ms, "task_s": task_s, "failing": failing, "cpu_s": cpu,
+        print(json.dumps({"times_s": times, "median_s": med, "module_ms": module_ms, "probe_ms": probe_ms, "task_s": task_s, "failing": failing, "cpu_s": cpu, "idle_cpu_per_s": idle,
                           "load_at_runs": loads, "load_before": load_before, "load_after": load_after}, indent=2))
     return 0
 

@@ -141,3 +141,38 @@ def _fnv(data):
     for byte in data:
         value = ((value ^ byte) * 16777619) % 2**32
     return value
+
+
+@pytest.mark.oracle("self")
+def test_a_write_that_changes_nothing_leaves_the_store_file_alone(store):
+    """The kubelet loop's idle test (k3s_standin.pass_due) reads the file's stamp: a status written again as it is,
+    or a replace with nothing new, must not touch the file; a real change must."""
+    st, _S = store
+    st.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "openshell"}, "data": {"a": "1"}})
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "openshell"},
+           "spec": {"containers": [{"name": "agent", "image": "img:1"}]}}
+    st.create(pod)
+    st.update_status("Pod", "openshell", "p", {"phase": "Running"})
+    before = st.stamp()
+    st.update_status("Pod", "openshell", "p", {"phase": "Running"})
+    st.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "openshell"}, "data": {"a": "1"}})
+    assert st.stamp() == before
+    st.update_status("Pod", "openshell", "p", {"phase": "Failed"})
+    assert st.stamp() != before and st.get("Pod", "openshell", "p")["status"] == {"phase": "Failed"}
+
+
+@pytest.mark.oracle("self")
+def test_the_kubelet_loop_runs_a_pass_only_when_something_changed():
+    source = (CLUSTER / "k3s_standin.py").read_text()
+    namespace = {"RESYNC": 10}
+    exec(compile(source[source.index("def pass_due"):source.index("def main()")], "k3s_standin.py", "exec"), namespace)  # noqa: S102
+    due = namespace["pass_due"]
+    idle = (("ino", 1, 2), (("c1", "running"), ("c2", "running")), True)
+    assert not due(idle, idle, 1.0)                                               # nothing changed: no pass
+    assert due(idle, idle, 10.0)                                                  # the periodic resync
+    assert due(None, idle, 1.0)                                                   # the engine did not answer
+    assert due((("ino", 2, 2), *idle[1:]), idle, 1.0)                             # an API object changed
+    exited = (idle[0], (("c1", "exited"), ("c2", "running")), False)
+    assert due(exited, exited, 1.0)                                               # restarts and back-off are timed
+    assert due((idle[0], (("c1", "running"),), True), idle, 1.0)                  # a container went away
+    assert "RESYNC = 10" in source

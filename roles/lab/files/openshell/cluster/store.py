@@ -103,15 +103,29 @@ class Store:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 with open(self.path, encoding="utf-8") as fh:
-                    data = json.load(fh)
+                    raw = fh.read()
+                data = json.loads(raw)
             except (OSError, ValueError):
-                data = {"rv": 0, "objects": {}}
+                raw, data = None, {"rv": 0, "objects": {}}
             yield data
             if write:
-                tmp = f"{self.path}.{os.getpid()}.tmp"
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    json.dump(data, fh)
-                os.replace(tmp, self.path)
+                # a write that changed nothing (a status already as reported) leaves the file alone, so the
+                # kubelet loop can tell from the file alone that nothing happened (k3s_standin.Cluster.idle)
+                text = json.dumps(data, sort_keys=True)  # one text per state, whatever order keys were set in
+                if text != raw:
+                    tmp = f"{self.path}.{os.getpid()}.tmp"
+                    with open(tmp, "w", encoding="utf-8") as fh:
+                        fh.write(text)
+                    os.replace(tmp, self.path)
+
+    def stamp(self):
+        """What identifies the stored state's version without reading it: (inode, mtime_ns, size) of the file, which
+        every write replaces."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def crds(self):
         if self._crds is None:
