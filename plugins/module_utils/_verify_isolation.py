@@ -44,7 +44,20 @@ CHECKS = {
                           "HTTP 403 to CONNECT <peer>:<port> and to GET http://<peer>:<port>/ with an allowed Host header",
                           "Keep pod addresses out of the policy (no allowed_ips covering the gateway's pod network) and decide "
                           "forward requests on the URI authority."),
+    "L1.memory_limit": ("L1", "The sandbox has a memory limit of its own", "medium",
+                        "the sandbox's cgroup (or a visible ancestor) has a finite memory limit",
+                        "Give every sandbox a memory limit (hardening_resources memory, default 4Gi: resources.limits of "
+                        "the agent container): without one, one agent can take the host's memory from every other "
+                        "sandbox."),
+    "L1.pids_limit": ("L1", "The sandbox has a process limit of its own", "medium",
+                      "the sandbox's cgroup (or a visible ancestor) has a finite pids.max",
+                      "Limit the sandbox's processes (OpenShell's Docker driver sets pids_limit 2048; on Kubernetes "
+                      "the kubelet's podPidsLimit): without one, a fork bomb in one sandbox starves the host."),
 }
+# cgroup files per controller: v2 (unified) name, v1 (controller directory, file); "unlimited" in v1 is a huge
+# number (PAGE_COUNTER_MAX pages, rounded: 9223372036854771712 on 4 KiB pages), in v2 the word "max"
+CGROUP_LIMITS = {"memory": ("memory.max", ("memory", "memory.limit_in_bytes")), "pids": ("pids.max", ("pids", "pids.max"))}
+V1_UNLIMITED = 1 << 62
 
 
 def _errname(num):
@@ -96,6 +109,71 @@ def probe_pid_namespace(proc="/proc"):
             foreign.append(int(entry))
     return {"result": "read", "init": [p.decode(errors="replace") for p in init[:3]], "own_ns": own, "readable": readable,
             "foreign": foreign[:20]}
+
+
+def _cgroup_paths(proc):
+    """{controller or "" (v2): path} from /proc/self/cgroup ("0::/path" on v2, "N:memory,..:/path" on v1)."""
+    with open(os.path.join(proc, "self", "cgroup"), encoding="ascii", errors="replace") as fh:
+        lines = fh.read().splitlines()
+    out = {}
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            for controller in parts[1].split(",") if parts[1] else [""]:
+                out[controller] = parts[2]
+    return out
+
+
+def _limit_at(root, rel, name):
+    """The limit in root/rel/name and every visible ancestor up to root: the smallest finite one, "unlimited" when
+    every readable level says so, None when no level could be read. A namespaced cgroup (its own root) hides the
+    levels above it: a limit set there (e.g. a pod-level one) is not seen."""
+    rel = rel.strip("/")
+    levels = [rel.split("/")[:i] for i in range(len(rel.split("/")) if rel else 0, -1, -1)]
+    found, read = None, []
+    for level in levels:
+        path = os.path.join(root, *level, name)
+        try:
+            with open(path, encoding="ascii") as fh:
+                text = fh.read().strip()
+        except OSError as exc:
+            read.append({"file": path, "error": _errname(exc.errno)})
+            continue
+        read.append({"file": path, "value": text})
+        if text != "max" and text.isdigit() and int(text) < V1_UNLIMITED:
+            found = int(text) if found is None else min(found, int(text))
+    if found is not None:
+        return found, read
+    return ("unlimited" if any("value" in r for r in read) else None), read
+
+
+def probe_cgroup_limit(controller, root="/sys/fs/cgroup", proc="/proc"):
+    """The sandbox's own limit for one controller (memory or pids), from its cgroup as /proc/self/cgroup names it,
+    on cgroup v2 or v1. Reads files only."""
+    try:
+        paths = _cgroup_paths(proc)
+    except OSError as exc:
+        return {"result": "unreadable", "error": f"{proc}/self/cgroup: {_errname(exc.errno)}"}
+    v2_name, (v1_dir, v1_name) = CGROUP_LIMITS[controller]
+    if controller in paths:  # a v1 hierarchy for this controller
+        limit, read = _limit_at(os.path.join(root, v1_dir), paths[controller], v1_name)
+        version = 1
+    elif "" in paths:
+        limit, read = _limit_at(root, paths[""], v2_name)
+        version = 2
+    else:
+        return {"result": "unreadable", "error": f"no cgroup of {controller} in {proc}/self/cgroup"}
+    if limit is None:
+        return {"result": "unreadable", "cgroup": version, "files": read[:4]}
+    return {"result": "read", "cgroup": version, "limit": limit, "files": read[:4]}
+
+
+def decide_cgroup_limit(obs, _v):
+    if obs.get("result") != "read":
+        return ERROR, obs
+    if obs["limit"] == "unlimited":
+        return FAIL, {**obs, "reason": "no limit on this sandbox's cgroup or any level of it the sandbox can see"}
+    return PASS, obs
 
 
 def decide_pid_namespace(obs, _v):
@@ -264,12 +342,13 @@ def peers_of(name, pods, given=()):
 def plan(params):
     """Uses proxy, timeout, egress_timeout, peer_addresses (no default: the peer checks are skipped without it),
     allowed_http / allowed_host (the Host header of the forward probe: allowed_http, else allowed_host's host on port
-    80; without either the forward probe is skipped) and proc_root."""
+    80; without either the forward probe is skipped), proc_root and cgroup_root (tests only)."""
     proxy = parse_hostport(params["proxy"], "proxy")
     peers = parse_peers(params.get("peer_addresses"))
     allowed = params.get("allowed_http") or (f"{parse_hostport(params['allowed_host'], 'allowed_host', 443)[0]}:80"
                                              if params.get("allowed_host") else None)
     t, et, proc = float(params["timeout"]), float(params["egress_timeout"]), params.get("proc_root", "/proc")
+    cgroup = params.get("cgroup_root", "/sys/fs/cgroup")
 
     def skip(reason):
         return lambda: {"skip": reason}
@@ -277,6 +356,8 @@ def plan(params):
     no_peers = skip(params.get("peer_skip_reason") or "set peer_addresses to the pod addresses of the host's other sandboxes")
     return {
         "L1.pid_namespace": (lambda: probe_pid_namespace(proc), decide_pid_namespace),
+        "L1.memory_limit": (lambda: probe_cgroup_limit("memory", cgroup, proc), decide_cgroup_limit),
+        "L1.pids_limit": (lambda: probe_cgroup_limit("pids", cgroup, proc), decide_cgroup_limit),
         "L2.keyring": (probe_keyring, decide_keyring),
         "L3.peer_direct": ((lambda: probe_peer_direct(peers, et)) if peers else no_peers, decide_peer_direct),
         "L4.peer_via_proxy": ((lambda: probe_peer_via_proxy(proxy, peers, allowed, t)) if peers and allowed

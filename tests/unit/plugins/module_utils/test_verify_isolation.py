@@ -145,3 +145,42 @@ def test_peer_direct_probe_waits_one_timeout_for_all_dropped_peers():
     assert results[-1] == "ECONNREFUSED" and results[:5] == ["timeout"] * 5, results
     assert took < 1.5, took
     assert VI.decide_peer_direct(got, {})[0] == V.PASS
+
+
+def _cgroup_tree(tmp_path, self_cgroup, files):
+    proc, root = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "cgroup").write_text(self_cgroup)
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return str(root), str(proc)
+
+
+@pytest.mark.oracle("self")
+@pytest.mark.parametrize(("self_cgroup", "files", "controller", "status", "limit"), [
+    # v2, a namespaced cgroup (its own root): the word "max" is unlimited
+    ("0::/\n", {"memory.max": "max\n", "pids.max": "2048\n"}, "memory", V.FAIL, "unlimited"),
+    ("0::/\n", {"memory.max": "max\n", "pids.max": "2048\n"}, "pids", V.PASS, 2048),
+    # v2 in the host's cgroup namespace: the sandbox's own level, else the smallest visible ancestor
+    ("0::/kubepods/pod1/c1\n", {"kubepods/pod1/c1/memory.max": "max\n", "kubepods/pod1/memory.max": "536870912\n",
+                                "kubepods/memory.max": "8589934592\n"}, "memory", V.PASS, 536870912),
+    # v1: the controller's own hierarchy; PAGE_COUNTER_MAX rounded to pages is unlimited
+    ("4:memory:/docker/abc\n5:pids:/docker/abc\n0::/\n", {"memory/memory.limit_in_bytes": "9223372036854771712\n"},
+     "memory", V.FAIL, "unlimited"),
+    ("4:memory:/docker/abc\n", {"memory/memory.limit_in_bytes": "268435456\n"}, "memory", V.PASS, 268435456),
+    # nothing readable (Landlock, or no such controller): an error, never a pass
+    ("0::/\n", {}, "memory", V.ERROR, None),
+    ("4:memory:/docker/abc\n", {"memory/memory.limit_in_bytes": "1\n"}, "pids", V.ERROR, None),
+])
+def test_cgroup_limits(tmp_path, self_cgroup, files, controller, status, limit):
+    root, proc = _cgroup_tree(tmp_path, self_cgroup, files)
+    obs = VI.probe_cgroup_limit(controller, root, proc)
+    assert VI.decide_cgroup_limit(obs, {})[0] == status, obs
+    assert obs.get("limit") == limit
+
+
+@pytest.mark.oracle("self")
+def test_cgroup_limit_without_proc_self_cgroup_is_an_error(tmp_path):
+    obs = VI.probe_cgroup_limit("memory", str(tmp_path), str(tmp_path / "nothing"))
+    assert obs["result"] == "unreadable" and VI.decide_cgroup_limit(obs, {})[0] == V.ERROR

@@ -59,12 +59,38 @@ class Inference(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Server(http.server.ThreadingHTTPServer):
+    """A server as the internet's are: a full accept queue (socketserver's default of 5 overflowed when several
+    sandboxes' proxies connected at once: the kernel dropped the SYNs, the clients waited out a 1 s retransmission,
+    and a direct-egress probe of a gap sandbox timed out - which reads as "blocked") and the TLS handshake in each
+    connection's own thread (wrapping the listening socket did every handshake in the accept loop, one at a time)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+    tls = None
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def finish_request(self, request, client_address):
+        if self.tls is not None:
+            request.settimeout(10)
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return
+            request.settimeout(None)
+        super().finish_request(request, client_address)
+
+
 def serve(port, handler, tls=False):
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), handler)
+    server = Server(("0.0.0.0", port), handler)
     if tls:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain("/etc/lab-world/site.pem")
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls.load_cert_chain("/etc/lab-world/site.pem")
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
