@@ -231,7 +231,8 @@ def main():
           f"and {opts.repeat * n} sandbox-runs of c):")
     print("   " + ("\n   ".join(f"{c} x{k}" for c, k in sorted(failing.items())) or "none"))
     if opts.json:
-        print(json.dumps({"times_s": times, "median_s": med, "module_ms": module_ms, "probe_ms": probe_ms, "task_s": task_s, "failing": failing, "cpu_s": cpu, "idle_cpu_per_s": idle,
+        print(json.dumps({"times_s": times, "median_s": med, "module_ms": module_ms, "probe_ms": probe_ms, "task_s": task_s,
+                          "failing": failing, "cpu_s": cpu, "idle_cpu_per_s": idle,
                           "load_at_runs": loads, "load_before": load_before, "load_after": load_after}, indent=2))
     return 0
 

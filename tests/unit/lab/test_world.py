@@ -53,7 +53,7 @@ def world_server(tmp_path):
 def test_stalled_handshakes_do_not_hold_up_the_next_client(world_server):
     server, pem = world_server
     port = server.server_address[1]
-    stalled = [socket.create_connection(("127.0.0.1", port), timeout=2) for _ in range(8)]  # connect, never say hello
+    stalled = [socket.create_connection(("127.0.0.1", port), timeout=2) for _n in range(8)]  # connect, never say hello
     try:
         time.sleep(0.2)
         ctx = ssl.create_default_context(cafile=str(pem))
