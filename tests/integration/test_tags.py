@@ -90,6 +90,7 @@ TASK_PHASE = {
     ("prerequisites", "Restart Docker Desktop so it applies its settings"): "docker",
     ("nemoclaw_onboard", "Gather the platform facts the role needs"): "check",
     ("nemoclaw_onboard", "Check the inputs of the current NemoClaw line before any change"): "check",
+    ("hardening", "Publish what hardening found and did (the role's output, hardening_report)"): "check",
     ("hardening", "Report what hardening found and did"): "check",
     # the read-only cluster check before the L4 policy step: part of every layer fix of the kubernetes backend
     ("hardening", "Check the cluster before the policy step changes anything (kubernetes backend)"): "sandbox",

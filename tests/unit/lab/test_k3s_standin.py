@@ -166,7 +166,7 @@ def test_the_kubelet_loop_runs_a_pass_only_when_something_changed():
     source = (CLUSTER / "k3s_standin.py").read_text()
     namespace = {"RESYNC": 10}
     exec(compile(source[source.index("def pass_due"):source.index("def main()")], "k3s_standin.py", "exec"), namespace)  # noqa: S102
-    due = namespace["pass_due"]
+    due, settled = namespace["pass_due"], namespace["settled"]
     idle = (("ino", 1, 2), (("c1", "running"), ("c2", "running")), True)
     assert not due(idle, idle, 1.0)                                               # nothing changed: no pass
     assert due(idle, idle, 10.0)                                                  # the periodic resync
@@ -176,3 +176,9 @@ def test_the_kubelet_loop_runs_a_pass_only_when_something_changed():
     assert due(exited, exited, 1.0)                                               # restarts and back-off are timed
     assert due((idle[0], (("c1", "running"),), True), idle, 1.0)                  # a container went away
     assert "RESYNC = 10" in source
+    # a pass that changed something is followed by another (the fleet's recreated pod: the pass that made the pod
+    # Ready ran after the controller step, so the Sandbox stayed Provisioning until the next pass - 10 s later)
+    changed = (("ino", 3, 2), *idle[1:])
+    assert settled(idle, changed) is None and due(changed, settled(idle, changed), 1.0)
+    assert settled(idle, idle) == idle and not due(idle, settled(idle, idle), 1.0)
+    assert settled(None, None) is None

@@ -672,6 +672,13 @@ def pass_due(mark, last, since):
     return mark is None or mark != last or not mark[2] or since >= RESYNC
 
 
+def settled(before, after):
+    """The mark to compare the next relist with: the state after a pass that changed nothing, else None - a pass that
+    changed something (created a pod, reported it Ready) is followed by another, as a controller requeues, because
+    what it changed can be input to a step that ran before it (the Sandbox's Ready condition follows its pod's)."""
+    return after if after is not None and after == before else None
+
+
 def main():
     cluster = Cluster()
     cluster.bootstrap()
@@ -695,7 +702,7 @@ def main():
                     step()
                 except Exception:  # noqa: BLE001 - one bad object must not stop the cluster; logged with its trace
                     log("loop error: " + traceback.format_exc().replace("\n", " | "))
-            synced, last = time.monotonic(), cluster.state_mark()
+            synced, last = time.monotonic(), settled(mark, cluster.state_mark())
         time.sleep(1)
 
 
