@@ -128,8 +128,8 @@ def _limit_at(root, rel, name):
     """The limit in root/rel/name and every visible ancestor up to root: the smallest finite one, "unlimited" when
     every readable level says so, None when no level could be read. A namespaced cgroup (its own root) hides the
     levels above it: a limit set there (e.g. a pod-level one) is not seen."""
-    rel = rel.strip("/")
-    levels = [rel.split("/")[:i] for i in range(len(rel.split("/")) if rel else 0, -1, -1)]
+    parts = [p for p in rel.split("/") if p]
+    levels = [parts[:i] for i in range(len(parts), -1, -1)]  # own level first, the root last
     found, read = None, []
     for level in levels:
         path = os.path.join(root, *level, name)

@@ -63,7 +63,9 @@ SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.i
                 "net.ipv4.tcp_keepalive_probes"}  # k8s docs "Using sysctls in a Kubernetes Cluster", safe set (1.29)
 LABEL = "standin.openshell/cluster"
 # full kubelet/controller pass at least this often when nothing changed (the kubelet's own periodic sync is 1 min:
-# syncFrequency in its KubeletConfiguration defaults); a change is acted on within the loop's 1 s relist
+# syncFrequency in its KubeletConfiguration defaults; its PLEG relists the runtime every 1 s, pkg/kubelet/pleg/
+# generic.go - both lines unverified, and neither is an OpenShell interface: no check depends on the timing); a change
+# is acted on within the loop's 1 s relist
 RESYNC = 10
 EMULATED_PRIVILEGED_CAPS = ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "SYS_RAWIO", "SYSLOG", "NET_RAW", "IPC_LOCK",
                             "SYS_TIME", "MAC_ADMIN", "MAC_OVERRIDE", "DAC_READ_SEARCH", "LINUX_IMMUTABLE", "SYS_NICE", "SYS_BOOT"]
@@ -693,7 +695,8 @@ def main():
     while True:
         # Like the kubelet's PLEG, one relist of the runtime per second; a full pass (controller, provisioner, kubelet
         # sync) only when the API objects or a container changed, while a container is not running (restarts and
-        # their back-off are timed), and every RESYNC seconds. A pass that changes nothing writes nothing
+        # their back-off are timed), after a pass that changed something (settled) and every RESYNC seconds. A pass
+        # that changes nothing writes nothing
         # (store.Store._locked), so an idle lab stops costing CPU: 10 sandboxes took 0.2 CPU-s per second here.
         mark = cluster.state_mark()
         if pass_due(mark, last, time.monotonic() - synced):

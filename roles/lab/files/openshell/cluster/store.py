@@ -110,7 +110,7 @@ class Store:
             yield data
             if write:
                 # a write that changed nothing (a status already as reported) leaves the file alone, so the
-                # kubelet loop can tell from the file alone that nothing happened (k3s_standin.Cluster.idle)
+                # kubelet loop can tell from the file's stamp alone that nothing happened (k3s_standin.pass_due)
                 text = json.dumps(data, sort_keys=True)  # one text per state, whatever order keys were set in
                 if text != raw:
                     tmp = f"{self.path}.{os.getpid()}.tmp"
