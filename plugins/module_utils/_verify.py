@@ -1067,6 +1067,10 @@ def _close_tunnel(result):
     return obs
 
 
+# checks whose probe reads the verifier process's own state, which the other probes change while they run
+RUN_FIRST = frozenset({"L2.inherited_sockets"})
+
+
 def run_checks(params, check_ids, max_workers=8):
     """Run the selected checks concurrently; every probe has its own deadline. Returns (findings, vantage)."""
     v = vantage(params.get("proc_root", "/proc"))
@@ -1076,9 +1080,13 @@ def run_checks(params, check_ids, max_workers=8):
     known = catalogue()
     findings = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers)
+    deadline_pad = max(params["timeout"], params["egress_timeout"]) * 2 + 1
     try:
-        started = {cid: (pool.submit(_timed, probes[cid][0]), time.monotonic()) for cid in check_ids}
-        deadline_pad = max(params["timeout"], params["egress_timeout"]) * 2 + 1
+        # the checks that describe this process's own descriptors finish before any other probe opens one
+        started = {cid: (pool.submit(_timed, probes[cid][0]), time.monotonic()) for cid in check_ids if cid in RUN_FIRST}
+        concurrent.futures.wait([future for future, _ in started.values()], timeout=deadline_pad)
+        started.update({cid: (pool.submit(_timed, probes[cid][0]), time.monotonic()) for cid in check_ids
+                        if cid not in started})
         for cid, (future, start) in started.items():
             layer, title, severity, expected, remediation = known[cid]
             decide = probes[cid][1]

@@ -470,3 +470,33 @@ def test_a_blocked_route_times_out_twice(monkeypatch):
     calls.clear()
     monkeypatch.setattr(V, "probe_tcp_connect", lambda *a: calls.append(a) or {"result": "ECONNREFUSED", "elapsed_ms": 1})
     assert V.probe_direct_egress("127.0.0.1", 9, 1.0)["result"] == "ECONNREFUSED" and len(calls) == 1
+
+
+class _HoldsNetlink:
+    """A probe module whose one probe holds a NETLINK_ROUTE socket open for a while, as the L2 family probes do for
+    an instant when the filter lets the family through (the attacked host line: NemoClaw's defaults allow it)."""
+    CHECKS = {"L2.zz_holds_netlink": ("L2", "holds a netlink socket", "low", "-", "-")}
+
+    @staticmethod
+    def plan(_params):
+        def probe():
+            with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0):
+                time.sleep(0.5)
+            return {"held": True}
+        return {"L2.zz_holds_netlink": (probe, lambda obs, _v: (V.PASS, obs))}
+
+
+@pytest.mark.oracle("kernel")
+def test_the_inherited_socket_scan_does_not_see_the_verifier_s_own_probes(monkeypatch):
+    """The attack phase of molecule host_line once reported L2.inherited_sockets FAIL for a sandbox that had no
+    inherited socket: the scan ran in the pool beside the family probes and found their netlink socket. The scan
+    describes what the sandbox handed the verifier, so it runs before any other probe opens a descriptor."""
+    monkeypatch.setattr(V, "EXTENSIONS", [_HoldsNetlink])
+    findings, _v = V.run_checks(_params(), ["L2.zz_holds_netlink", "L2.inherited_sockets"])
+    got = {f["id"]: (f["status"], f["observed"]) for f in findings}
+    assert got["L2.inherited_sockets"][0] == V.PASS, got["L2.inherited_sockets"]
+    # and a netlink socket that really is inherited (open before the verifier starts its probes) is still found
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as held:
+        findings, _v = V.run_checks(_params(), ["L2.inherited_sockets"])
+        assert findings[0]["status"] == V.FAIL
+        assert {"fd": held.fileno(), "family": "netlink"} in findings[0]["observed"]["suspicious"]
