@@ -31,20 +31,19 @@ import os
 import pathlib
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import uuid
 
 import pytest
 import yaml
+from _docker_base import BASE_IMAGE, base_image_problem
 
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _k8s_patches as K
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HERE = pathlib.Path(__file__).resolve().parent / "openclaw"
 ROLE_DEFAULTS = ROOT / "roles" / "hardening" / "defaults" / "main.yml"
-BASE_IMAGE = os.environ.get("AGENTSEC_BASE_IMAGE", "debian:bookworm-slim")
 PREFIX = os.environ.get("AGENTSEC_DOCKER_PREFIX", "agentsec-openclaw")
 # openclaw version -> Node.js version (package.json engines: 2026.3.11 ">=22.12.0", 2026.9.6 ">=24.16.0 <25 || >=26.1.0")
 NODE_FOR = {"2026.3.11": "22.22.0", "2026.9.6": "24.16.0"}
@@ -114,19 +113,9 @@ def netlink_protocols(case):
 
 # --- fixtures ------------------------------------------------------------------------------------------------------
 
-def _docker_ok():
-    if not shutil.which("docker"):
-        return "docker CLI not installed"
-    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
-        return "no Docker engine answers (scripts/test.sh starts one: source scripts/lib.sh; ensure_docker)"
-    if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True, check=False).returncode:
-        return f"{BASE_IMAGE} missing (source scripts/lib.sh; ensure_base_image)"
-    return None
-
-
 @pytest.fixture(scope="session")
 def docker_ready():
-    reason = _docker_ok()
+    reason = base_image_problem(BASE_IMAGE)
     if reason:
         pytest.skip(reason)
 

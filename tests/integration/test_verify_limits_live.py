@@ -6,16 +6,15 @@ sandbox. Runs the base image the tests build (it has python3), with no network."
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
 import subprocess
 import uuid
 
 import pytest
+from _docker_base import BASE_IMAGE, base_image_problem
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BASE_IMAGE = os.environ.get("AGENTSEC_BASE_IMAGE", "debian:bookworm-slim")
 PROBE = """
 import json, sys
 sys.path.insert(0, "/probe")
@@ -33,10 +32,9 @@ pytestmark = [pytest.mark.docker]
 
 @pytest.fixture(scope="module")
 def probe_dir(tmp_path_factory):
-    if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
-        pytest.skip("no Docker engine answers (source scripts/lib.sh; ensure_docker)")
-    if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True, check=False).returncode:
-        pytest.skip(f"{BASE_IMAGE} missing (source scripts/lib.sh; ensure_base_image)")
+    reason = base_image_problem(BASE_IMAGE)
+    if reason:
+        pytest.skip(reason)
     root = tmp_path_factory.mktemp("probe")
     dest = root / "ansible_collections" / "agentsec" / "nemoclaw" / "plugins" / "module_utils"
     dest.mkdir(parents=True)
