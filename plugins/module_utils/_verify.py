@@ -1084,7 +1084,7 @@ def run_checks(params, check_ids, max_workers=8):
     try:
         # the checks that describe this process's own descriptors finish before any other probe opens one
         started = {cid: (pool.submit(_timed, probes[cid][0]), time.monotonic()) for cid in check_ids if cid in RUN_FIRST}
-        concurrent.futures.wait([future for future, _ in started.values()], timeout=deadline_pad)
+        concurrent.futures.wait([pair[0] for pair in started.values()], timeout=deadline_pad)
         started.update({cid: (pool.submit(_timed, probes[cid][0]), time.monotonic()) for cid in check_ids
                         if cid not in started})
         for cid, (future, start) in started.items():

@@ -18,6 +18,15 @@ description:
     (crates/openshell-server/src/grpc/validation.rs @v0.0.111 L872-937), so it is applied by re-creating the sandbox
     with C(openshell sandbox create --name <sandbox> --from <image> --policy <file>) when O(recreate=true) - which
     discards the sandbox's writable state - and otherwise reported in RV(sandboxes.static_pending)."
+  - "Limits (O(resources)): the gateway sets a sandbox's memory and CPU limit only from its create request
+    (C(sandbox create --memory M --cpu C), crates/openshell-cli/src/main.rs @v0.0.111 L1386-1392; the Docker driver's
+    Memory and NanoCpus, crates/openshell-driver-docker/src/lib.rs @v0.0.111 L2634, L2923-2946), so they are part of the
+    re-creation too. C(sandbox get --output json) does not show them; a sandbox re-created with limits carries the
+    label C(agentsec.nemoclaw/limits) (for example C(memory-4Gi)), and a sandbox without that label or with other
+    limits is re-created. The verifier's C(L1.memory_limit) checks the limit itself, from inside the sandbox."
+  - "O(read_paths) are added read-only to a filesystem policy that does not reach them yet (a static change, so also
+    applied by re-creation), e.g. C(/sys/fs/cgroup): Node.js sizes its heap from the container's memory limit there, and
+    the verifier reads the sandbox's memory and process limits there."
   - "On the k3s line (OpenShell v0.0.26) the hardening role uses only the live part: C(policy set --wait --timeout) is
     on that CLI (crates/openshell-cli/src/main.rs @v0.0.26 L1405-1432) and L7 enforcement defaults to audit there too
     (crates/openshell-sandbox/src/l7/mod.rs @v0.0.26 L120-122). Its CLI has no C(--output json): give O(discover) and
@@ -85,6 +94,18 @@ options:
     description: Re-create sandboxes whose static part must change (deletes and creates them; their files are lost).
     type: bool
     default: false
+  resources:
+    description:
+      - "Limits each sandbox is created with (C(memory), C(cpu); Kubernetes-style quantities as C(sandbox create
+        --memory/--cpu) takes them, e.g. V({memory: 4Gi})). With O(state=absent), a sandbox carrying the limits label
+        is re-created without limits. V({}) leaves limits alone (no label is read)."
+    type: dict
+    default: {}
+  read_paths:
+    description: Paths to add read-only to each sandbox's filesystem policy where it does not reach them.
+    type: list
+    elements: str
+    default: []
   images:
     description: Image to re-create each sandbox from (C(name -> image)); required for every sandbox that is re-created.
     type: dict
@@ -108,6 +129,8 @@ EXAMPLES = r"""
     backup_dir: "{{ ansible_facts['user_dir'] }}/.local/state/agentsec/hardening/policy"
     recreate: true
     images: {my-assistant: "ghcr.io/example/agent@sha256:0123..."}
+    resources: {memory: 4Gi}
+    read_paths: [/sys/fs/cgroup]
 
 - name: Put the policies back as they were
   agentsec.nemoclaw.sandbox_policy:
@@ -130,11 +153,14 @@ sandboxes:
       description: The sandbox was re-created with the static part.
       type: bool
     static_pending:
-      description: Static keys that differ but were not applied (O(recreate=false)).
+      description:
+        - Static keys that differ but were not applied (O(recreate=false)); C(resources) when the limits differ.
       type: list
       elements: str
     before:
-      description: Landlock compatibility and L7 endpoints by enforcement before.
+      description:
+        - Landlock compatibility and L7 endpoints by enforcement before, and C(limits), the limits label's value
+          (C('') for none) when O(resources) is given.
       type: dict
     after:
       description: The same after (equal to RV(sandboxes.before) in check mode and when nothing changed).
@@ -224,14 +250,28 @@ class Cli(C.Cli):
         """A failed shared step (run, sandboxes, delete) fails this sandbox only."""
         raise SandboxError(msg, extra.get("rc"))
 
-    def recreate(self, name, image, policy, timeout):
+    def labels(self, name):
+        """The sandbox's labels (`sandbox get <name> --output json`, sandbox_to_json: run.rs @v0.0.111 L2088-2106)."""
+        rc, out, err = self.run("sandbox", "get", name, "--output", "json", check=False)
+        if rc != 0:
+            raise SandboxError(f"sandbox {name!r}: `openshell sandbox get {name} --output json` exited {rc}: "
+                               f"{C.tail(out, err)}", rc)
+        try:
+            labels = json.loads(out).get("labels")
+        except (ValueError, AttributeError):
+            labels = None
+        if not isinstance(labels, dict):
+            raise SandboxError(f"sandbox {name!r}: `openshell sandbox get --output json` printed no labels: {out[:300]!r}")
+        return labels
+
+    def recreate(self, name, image, policy, timeout, extra=()):
         try:
             self.delete(name, timeout)
         except SandboxError as exc:
             # no exit status: `sandbox delete` was accepted and the wait for the gateway failed - the sandbox is gone
             # or going, so it changed
             raise SandboxError(exc.msg, exc.rc, changed=exc.rc is None) from None
-        rc, out, err = self.with_policy_file(policy, lambda p: self.create(name, image, "--policy", p))
+        rc, out, err = self.with_policy_file(policy, lambda p: self.create(name, image, "--policy", p, *extra))
         if rc != 0:
             raise SandboxError(f"sandbox {name!r} could not be re-created with the hardened policy (it is deleted; "
                                f"re-run with state=absent to restore it): {C.tail(out, err)}", rc, changed=True)
@@ -274,10 +314,20 @@ def write_backup(directory, name, policy):
                            f"(nothing changed): {exc}") from None
 
 
-def apply(module, cli, name, current, wanted, params, report):
+def apply(module, cli, name, current, wanted, params, report, labels=None):
     """Submit the live part, re-create for the static part when allowed; fill `report` (a flag once its step is done).
-    Returns changed."""
+    labels: the sandbox's labels when its limits are managed (None: not). Returns changed."""
     plan = P.diff(current, wanted)
+    extra = []
+    if labels is not None:
+        limits = params["resources"] if params["state"] == "present" else {}
+        if labels.get(P.LIMITS_LABEL, "") != P.limits_label(limits):
+            plan["static"].append("resources")
+        # the sandbox's other labels survive the re-creation; the limits label says what it is created with
+        for key, value in sorted(labels.items()):
+            if key != P.LIMITS_LABEL:
+                extra += ["--label", f"{key}={value}"]
+        extra += P.create_limit_args(limits)
     changed = False
     if plan["static"] and params["recreate"]:
         image = params["images"].get(name)
@@ -285,7 +335,7 @@ def apply(module, cli, name, current, wanted, params, report):
             raise SandboxError(f"sandbox {name!r}: {', '.join(plan['static'])} can only change by re-creating it; give its "
                                f"image in images (name -> image reference) or set recreate=false")
         if not module.check_mode:
-            cli.recreate(name, image, wanted, params["wait_timeout"])
+            cli.recreate(name, image, wanted, params["wait_timeout"], extra)
         report["recreated"], changed = True, True
     else:
         report["static_pending"] = plan["static"]
@@ -299,10 +349,13 @@ def apply(module, cli, name, current, wanted, params, report):
 def one_sandbox(module, cli, name, params, report):
     """Harden or restore one sandbox, filling `report`. Returns changed; raises SandboxError."""
     current = cli.policy(name)
-    report["before"] = P.summary(current)
+    labels = cli.labels(name) if params["resources"] else None
+    report["before"] = summary(current, labels)
     if params["state"] == "present":
-        wanted = P.harden(current, params["l7_enforce"], params["landlock_hard_requirement"])
-        if read_backup(params["backup_dir"], name) is None and P.diff(current, wanted) != {"live": False, "static": []}:
+        wanted = P.harden(current, params["l7_enforce"], params["landlock_hard_requirement"], params["read_paths"])
+        limits_differ = labels is not None and labels.get(P.LIMITS_LABEL, "") != P.limits_label(params["resources"])
+        if read_backup(params["backup_dir"], name) is None and (
+                limits_differ or P.diff(current, wanted) != {"live": False, "static": []}):
             if not module.check_mode:
                 write_backup(params["backup_dir"], name, current)
     else:
@@ -310,14 +363,24 @@ def one_sandbox(module, cli, name, params, report):
         if wanted is None:
             report.update(after=report["before"], note="not changed by this module")
             return False
-    changed = apply(module, cli, name, current, wanted, params, report)
+    changed = apply(module, cli, name, current, wanted, params, report, labels)
     if params["state"] == "absent" and not report["static_pending"] and not module.check_mode:
         try:
             os.unlink(backup_path(params["backup_dir"], name))
         except OSError as exc:
             raise SandboxError(f"sandbox {name!r}: restored, but its policy copy could not be removed: {exc}") from None
-    report["after"] = report["before"] if module.check_mode or not changed else P.summary(cli.policy(name))
+    if module.check_mode or not changed:
+        report["after"] = report["before"]
+    else:
+        report["after"] = summary(cli.policy(name), cli.labels(name) if labels is not None else None)
     return changed
+
+
+def summary(policy, labels):
+    out = P.summary(policy)
+    if labels is not None:
+        out["limits"] = labels.get(P.LIMITS_LABEL, "")
+    return out
 
 
 def main():
@@ -330,6 +393,8 @@ def main():
             landlock_hard_requirement=dict(type="bool", default=True),
             recreate=dict(type="bool", default=False),
             images=dict(type="dict", default={}),
+            resources=dict(type="dict", default={}),
+            read_paths=dict(type="list", elements="str", default=[]),
             discover=dict(type="list", elements="str", default=[]),
             policy_command=dict(type="list", elements="str", default=[]),
             backup_dir=dict(type="path", required=True),
@@ -340,6 +405,10 @@ def main():
     params = module.params
     if not 0 < params["wait_timeout"] <= 3600:
         module.fail_json(msg=f"wait_timeout {params['wait_timeout']} must be between 1 and 3600 seconds")
+    problems = P.resource_problems(params["resources"])
+    problems += [f"read_paths: {p!r} is not an absolute path" for p in params["read_paths"] if not p.startswith("/")]
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     cli = Cli(module, params["openshell"], params["environment"], params["discover"], params["policy_command"])
     try:
         present, problem = cli.sandboxes_for_plan()

@@ -45,6 +45,14 @@ def verify(host, sandbox):
     return result, _verify.failing(result["findings"], "high")
 
 
+def _container_memory():
+    """HostConfig.Memory of the sandbox `sb`'s container, found by the driver's labels (lib.rs @v0.0.111 L2580-2597)."""
+    names = E.docker("ps", "--filter", "label=openshell.ai/sandbox-name=sb", "--filter",
+                     "label=openshell.ai/managed-by=openshell", "--format", "{{.Names}}").stdout.split()
+    assert len(names) == 1, names
+    return json.loads(E.docker("inspect", names[0]).stdout)[0]["HostConfig"]["Memory"]
+
+
 def test_openshell_host_site_flow(tmp_path):
     with E.stand_in("linux", versions=("0.0.116",), subnet_octet=82) as host:
         role_vars = host.gateway_vars("0.0.116")
@@ -95,10 +103,9 @@ def test_openshell_host_site_flow(tmp_path):
                     "L2.sock_packet": "fail", "L6.inference_dns": "fail", "L6.route_traversal": "fail",
                     # the line's residuals: an ABI V2 ruleset without scopes, a deny-list family filter (targets/openshell_host.yml)
                     "L1.landlock_scope": "fail", "L2.socket_families": "fail",
-                    # no memory limit from the driver without `sandbox create --memory` (a residual), read as error:
-                    # the policy gives the agent no read access to /sys; L1.pids_limit is not run on this line for the
-                    # same reason (verify.skip_checks) - the limit itself is checked from the host above (PidsLimit 2048)
-                    "L1.memory_limit": "error",
+                    # NemoClaw's policy gives the agent no read access to /sys, so neither limit can be read from
+                    # inside (error, medium: not counted); the host sees PidsLimit 2048 and no Memory (checked below)
+                    "L1.memory_limit": "error", "L1.pids_limit": "error",
                     "L5.clienthello_evasion": "error", "L6.inference_models": "skipped",
                     # this policy's read-only paths are root-owned: nothing the agent could write by permissions alone
                     "L1.policy_read_only": "skipped", "L3.peer_direct": "skipped", "L4.peer_via_proxy": "skipped"}
@@ -110,7 +117,8 @@ def test_openshell_host_site_flow(tmp_path):
         assert [(e["rule"], e["enforcement"]) for e in audited] == [("lab_allowed", "audit")], audited
         assert {f["id"] for f in before["findings"] if f.get("residual")} == {
             "L1.ro_root", "L2.sock_packet", "L6.inference_dns", "L6.route_traversal", "L5.clienthello_evasion",
-            "L1.landlock_scope", "L2.socket_families", "L1.memory_limit"}
+            "L1.landlock_scope", "L2.socket_families"}
+        assert hc["Memory"] == 0  # created without --memory: no limit (lib.rs @v0.0.111 L2634, L2926-2928)
 
         harden_vars = {"nemoclaw_target": "openshell_host", "hardening_policy_recreate": True,
                        "hardening_policy_images": {"sb": E.IMAGE}}
@@ -120,6 +128,16 @@ def test_openshell_host_site_flow(tmp_path):
         assert E.statuses(after)["L4.l7_enforcement"] == "pass" and failing == [], failing
         assert E.statuses(after)["L4.l7_policy_enforced"] == "pass"
         assert E.statuses(after)["L1.landlock_hard_requirement"] == "pass"  # re-created with hard_requirement
+        # re-created with --memory 4Gi (hardening_resources) and its cgroup readable: Docker holds the limit, and the
+        # verifier reads the same limit (and the driver's process limit) from inside the sandbox
+        assert _container_memory() == 4 * 1024 ** 3
+        observed = {f["id"]: f["observed"] for f in after["findings"]}
+        assert E.statuses(after)["L1.memory_limit"] == "pass" and observed["L1.memory_limit"]["limit"] == 4 * 1024 ** 3, \
+            observed["L1.memory_limit"]
+        assert E.statuses(after)["L1.pids_limit"] == "pass" and observed["L1.pids_limit"]["limit"] == 2048, \
+            observed["L1.pids_limit"]
+        got = json.loads(host.openshell("sandbox", "get", "sb", "--output", "json").stdout)
+        assert got["labels"].get("agentsec.nemoclaw/limits") == "memory-4Gi", got["labels"]
         status = json.loads(host.openshell("policy", "get", "sb", "--full", "--output", "json").stdout)
         assert status["policy"]["landlock"]["compatibility"] == "hard_requirement"
         assert {e["enforcement"] for e in status["policy"]["network_policies"]["lab_allowed"]["endpoints"]
@@ -134,6 +152,7 @@ def test_openshell_host_site_flow(tmp_path):
         restored, _failing = verify(host, "sb")
         assert E.statuses(restored)["L4.l7_enforcement"] == "fail"  # restored exactly: the gap is back
         assert E.statuses(restored)["L4.l7_policy_enforced"] == "fail"
+        assert _container_memory() == 0 and E.statuses(restored)["L1.memory_limit"] == "error"  # no limit, no cgroup read
 
         rc, out = E.playbook(tmp_path, host, ROLE, {**role_vars, "openshell_service_state": "absent"})
         assert rc == 0, out[-3000:]

@@ -43,8 +43,11 @@ def profile_params(host):
 def host():
     with E.stand_in("linux", versions=("0.1.5",), subnet_octet=85) as h:
         E.quick_gateway(h, "0.1.5")
-        E.put_file(h, "/tmp/v01.yaml", json.dumps(h.world.policy(network_policies={})))
-        h.openshell("sandbox", "create", "--name", "w1", "--policy", "/tmp/v01.yaml")
+        # created as the hardening's policy backend re-creates one: a memory limit, and its cgroup readable
+        policy = h.world.policy(network_policies={})
+        policy["filesystem_policy"]["read_only"].append("/sys/fs/cgroup")
+        E.put_file(h, "/tmp/v01.yaml", json.dumps(policy))
+        h.openshell("sandbox", "create", "--name", "w1", "--policy", "/tmp/v01.yaml", "--memory", "1Gi")
         yield h
 
 
@@ -58,6 +61,7 @@ def test_two_containers_as_rfc_0012_describes(host):
     assert w["HostConfig"]["NetworkMode"] == "none" and w["HostConfig"]["CapDrop"] in (["ALL"], ["CAP_ALL"])
     assert "no-new-privileges" in w["HostConfig"]["SecurityOpt"] and w["Config"]["User"] not in ("", "0", "root")
     assert c["HostConfig"]["CapDrop"] in (["ALL"], ["CAP_ALL"]) and "no-new-privileges" in c["HostConfig"]["SecurityOpt"]
+    assert w["HostConfig"]["Memory"] == 1024 ** 3 and w["HostConfig"]["PidsLimit"] == 2048  # --memory 1Gi; the driver's
     env = dict(e.split("=", 1) for e in w["Config"]["Env"])
     assert "OPENSHELL_ENDPOINT" not in env and "OPENSHELL_SANDBOX_ID" not in env  # only the companion holds them
     cenv = dict(e.split("=", 1) for e in c["Config"]["Env"])
@@ -76,8 +80,12 @@ def test_v01_profile_through_sandbox_exec(host):
     for cid in ("L1.v01_identity", "L1.v01_landlock_abi", "L1.non_root", "L1.no_capabilities", "L1.landlock",
                 "L2.v01_broker_families", "L2.v01_child_filter", "L2.seccomp_mode", "L2.io_uring",
                 "L3.v01_no_route", "L3.v01_no_proxy_env", "L3.direct_egress", "L3.dns_leak", "L5.ca_file", "L5.ca_cert",
-                "L5.v01_ca_env", "L6.v01_no_inference_local", "L6.no_secrets"):
+                "L5.v01_ca_env", "L6.v01_no_inference_local", "L6.no_secrets",
+                "L1.memory_limit", "L1.pids_limit"):
         assert st[cid] == "pass", (cid, next(f for f in result["findings"] if f["id"] == cid))
+    observed = {f["id"]: f["observed"] for f in result["findings"]}
+    # the limits Docker holds (test above), read from inside the workload through its cgroup
+    assert (observed["L1.memory_limit"]["limit"], observed["L1.pids_limit"]["limit"]) == (1024 ** 3, 2048), observed
     assert st["L2.af_netlink"] == "fail"  # any netlink protocol opens: the declared residual of the line
     _verify.mark_residual(result["findings"], target()["residual"])
     assert _verify.failing(result["findings"], "high") == []

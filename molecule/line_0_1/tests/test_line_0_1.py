@@ -80,7 +80,8 @@ def test_the_attack_was_caught():
     assert [n.split("/")[0] for n in report] == ["agentsec-m01-linux"], sorted(report)
     for name, entry in report.items():
         # exactly what the attack undid fails; everything else is as hardened (or a residual the line declares)
-        assert _open(entry) == {"L1.landlock_hard_requirement", "L4.l7_policy_enforced"}, (name, _open(entry))
+        assert _open(entry) == {"L1.landlock_hard_requirement", "L1.memory_limit", "L1.pids_limit",
+                                "L4.l7_policy_enforced"}, (name, _open(entry))
 
 
 def test_the_0_1_verify_profile_holds_after_the_repair():

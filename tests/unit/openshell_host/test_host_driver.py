@@ -73,3 +73,29 @@ def test_landlock_enosys_profile_blocks_only_landlock():
     profile = D.landlock_enosys_profile()
     assert profile["defaultAction"] == "SCMP_ACT_ALLOW"
     assert profile["syscalls"] == [{"names": list(D.LANDLOCK_SYSCALLS), "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+
+
+@pytest.mark.oracle("upstream")
+def test_resource_limits_follow_the_driver_s_own_tests():
+    """The driver's unit tests at v0.0.111 (tests.rs parse_cpu_limit_supports_cores_and_millicores,
+    parse_memory_limit_supports_binary_quantities) are the oracle: every assert_eq! / is_err there holds for the
+    stand-in's parsers, which give `docker create` its --cpus and --memory (HostConfig NanoCpus / Memory, L2632-2634)."""
+    tests = U.upstream("crates/openshell-driver-docker/src/tests.rs")
+    pairs = re.findall(r'assert_eq!\(parse_(cpu|memory)_limit\("([^"]*)"\)\.unwrap\(\), Some\(([0-9_]+)\)\);', tests)
+    errors = re.findall(r'assert!\(parse_(cpu|memory)_limit\("([^"]*)"\)\.is_err\(\)\);', tests)
+    assert len(pairs) >= 4 and len(errors) >= 2, (pairs, errors)
+    parse = {"cpu": D.parse_cpu_limit, "memory": D.parse_memory_limit}
+    for kind, value, expected in pairs:
+        assert parse[kind](value) == int(expected.replace("_", "")), (kind, value)
+    for kind, value in errors:
+        with pytest.raises(D.DriverError):
+            parse[kind](value)
+    sandbox = {"id": "i", "name": "sb", "workspace": "default", "labels": {}, "image": "img",
+               "resources": {"limits": {"memory": "4Gi", "cpu": "1500m"}}}
+    cfg = {"network_name": "openshell-docker", "sandbox_pids_limit": 2048, "host_alias_ip": "172.18.0.1", "namespace": "default"}
+    for args in (D.create_args_v0(sandbox, cfg, {}, "n", None), D.create_args_v1_workload(sandbox, cfg, {}, "w", 998, 998, "v", None)):
+        pairs_ = list(zip(args, args[1:], strict=False))
+        assert ("--memory", "4294967296b") in pairs_ and ("--cpus", "1.5") in pairs_
+    assert "--memory" not in D.create_args_v0({**sandbox, "resources": {}}, cfg, {}, "n", None)
+    with pytest.raises(D.DriverError, match="requests"):
+        D.resource_args({"resources": {"requests": {"cpu": "250m"}}})

@@ -39,3 +39,55 @@ def test_defaults_compare_equal_and_toggles():
     assert P.diff(POLICY, P.harden(POLICY, l7_enforce=False)) == {"live": False, "static": ["landlock"]}
     assert P.diff(POLICY, P.harden(POLICY, landlock_hard=False)) == {"live": True, "static": []}
     assert P.summary(P.harden(POLICY)) == {"landlock": "hard_requirement", "l7_enforce": 1, "l7_audit": 0, "l4_endpoints": 1}
+
+
+@pytest.mark.oracle("upstream")
+def test_limits_are_refused_as_the_cli_refuses_them():
+    """run.rs @v0.0.111's own tests (build_sandbox_resource_limits_sets_limits_only / _rejects_invalid_quantities) are
+    the oracle for what `sandbox create --cpu/--memory` takes: the module refuses the same values before it re-creates
+    anything, naming them."""
+    import re
+
+    run = U.upstream("crates/openshell-cli/src/run.rs")
+    refused = re.findall(r'build_sandbox_resource_limits\((None|Some\("([^"]*)"\)), (None|Some\("([^"]*)"\))\)\.is_err\(\)', run)
+    accepted = re.findall(r'build_sandbox_resource_limits\(Some\("([^"]*)"\), Some\("([^"]*)"\)\)\s*\.(?:unwrap|expect)', run)
+    assert len(refused) >= 4 and accepted, (refused, accepted)
+    for _c, cpu, _m, memory in refused:
+        limits = {**({"cpu": cpu} if cpu else {}), **({"memory": memory} if memory else {})}
+        problems = P.resource_problems(limits)
+        assert problems and all(repr(v) in " ".join(problems) for v in limits.values()), (limits, problems)
+    for cpu, memory in accepted:
+        assert P.resource_problems({"cpu": cpu, "memory": memory}) == []
+    assert P.resource_problems({"ephemeral-storage": "1Gi"}) == [
+        "resources: unknown limit 'ephemeral-storage' (the line's sandbox create takes memory and cpu)"]
+
+
+@pytest.mark.oracle("upstream")
+def test_limits_label_and_create_arguments():
+    """The label value is a valid Kubernetes label value, which the gateway requires (validation.rs @v0.0.111
+    validate_label_value: at most 63 characters, alphanumerics, '-', '_', '.', alphanumeric at both ends)."""
+    import re
+
+    validation = U.upstream("crates/openshell-server/src/grpc/validation.rs")
+    assert "fn validate_label_value" in validation and "63" in validation
+    for limits in ({"memory": "4Gi"}, {"cpu": "500m", "memory": "512Mi"}, {"cpu": "2.5"}):
+        value = P.limits_label(limits)
+        assert len(value) <= 63 and re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", value), value
+    assert P.limits_label({"cpu": "500m", "memory": "512Mi"}) == "cpu-500m_memory-512Mi"
+    assert P.create_limit_args({"memory": "4Gi"}) == ["--memory", "4Gi", "--label", f"{P.LIMITS_LABEL}=memory-4Gi"]
+    assert P.create_limit_args({}) == [] and P.limits_label({}) == ""
+
+
+@pytest.mark.oracle("upstream")
+def test_read_paths_are_a_static_change_added_once():
+    hardened = P.harden(POLICY, read_paths=["/sys/fs/cgroup"])
+    assert hardened["filesystem_policy"]["read_only"] == ["/usr", "/sys/fs/cgroup"]
+    assert P.diff(POLICY, hardened)["static"] == ["filesystem_policy", "landlock"]
+    # the gateway would take an added path live (validation.rs refuses only removals), but the supervisor builds its
+    # Landlock ruleset once at start, so the backend re-creates; what it submits live leaves the static part alone
+    assert PM.static_change_error(POLICY, P.live_document(POLICY, hardened)) is None
+    assert P.harden(hardened, read_paths=["/sys/fs/cgroup"]) == hardened  # idempotent
+    covered = copy.deepcopy(POLICY)
+    covered["filesystem_policy"]["read_only"].append("/sys")
+    assert P.harden(covered, read_paths=["/sys/fs/cgroup"])["filesystem_policy"] == covered["filesystem_policy"]
+    assert "filesystem_policy" not in P.harden({"landlock": {}}, read_paths=["/sys/fs/cgroup"])

@@ -8,7 +8,9 @@ upstream's, for both lines. Runs inside the stand-in gateway through the `docker
   /opt/openshell/bin/openshell-sandbox with cmd `--workdir <workspace root>` (L2621-2631; container_paths.rs L43-44),
   cap_add SYS_ADMIN NET_ADMIN SYS_PTRACE SYSLOG and no cap_drop, apparmor=unconfined (L2646-2662), network
   `openshell-docker` (config.rs @111 L35; L2663) created as a bridge when absent (L2835-2850), extra hosts
-  host.docker.internal / host.openshell.internal (L2822-2833), PidsLimit 2048 (L135, README), restart policy none
+  host.docker.internal / host.openshell.internal (L2822-2833), PidsLimit 2048 (L135, README), Memory and NanoCpus
+  from the create request's resources.limits (L2632-2634, docker_resource_limits L2923-2946, parse_cpu_limit
+  L2970-3002, parse_memory_limit L3004-3046; requests are refused), restart policy none
   (L2641-2643); env OPENSHELL_ENDPOINT / _SANDBOX_ID / _SANDBOX / _SSH_SOCKET_PATH (L2340-2400); client TLS at
   /etc/openshell/tls/client/{ca.crt,tls.crt,tls.key} and the sandbox token at /etc/openshell/auth/sandbox.jwt
   (container_paths.rs @111 L45-49).
@@ -16,7 +18,8 @@ upstream's, for both lines. Runs inside the stand-in gateway through the `docker
   Contract": workload with `openshell-sandbox` as PID 1, network_mode=none, exact non-root user, cap_drop ALL, no
   cap_add, no-new-privileges, /run tmpfs, PidsLimit, restart no; a supervisor companion (non-root, cap_drop ALL,
   no-new-privileges, network_mode=host) sharing only a driver-created named volume; OPENSHELL_ENDPOINT and auth
-  material only in the companion.
+  material only in the companion. The workload's Memory and NanoCpus from resources.limits as at 0.0.116 (the README
+  does not name them; unverified - the canary runs L1.memory_limit on a 0.1.5 sandbox created with --memory).
 
 Stand-in deviations (each also in docs/lines.md):
 - the supervisor files are staged with `docker cp` of a tar stream before start (upstream: extracted from the
@@ -94,11 +97,64 @@ def labels_for(sandbox: dict, namespace: str, extra: dict | None = None) -> dict
     return labels
 
 
+_MEMORY_SUFFIX = {"": 1, "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4, "Pi": 1024 ** 5, "Ei": 1024 ** 6,
+                  "K": 1000, "M": 1000 ** 2, "G": 1000 ** 3, "T": 1000 ** 4, "P": 1000 ** 5, "E": 1000 ** 6}
+
+
+def parse_memory_limit(value: str) -> int | None:
+    """lib.rs @111 L3004-3046: a decimal number with a binary or decimal suffix -> bytes (rounded); '' -> None."""
+    value = value.strip()
+    if not value:
+        return None
+    match = re.fullmatch(r"([0-9.]*)(.*)", value)
+    number, suffix = match.group(1), match.group(2)
+    try:
+        amount = float(number)
+    except ValueError:
+        raise DriverError(f"invalid docker memory_limit '{value}'; expected a Kubernetes-style quantity") from None
+    if amount <= 0:  # digits and dots only: never inf or nan
+        raise DriverError("docker memory_limit must be greater than zero")
+    if suffix not in _MEMORY_SUFFIX:
+        raise DriverError(f"invalid docker memory_limit suffix '{suffix}'")
+    return round(amount * _MEMORY_SUFFIX[suffix])
+
+
+def parse_cpu_limit(value: str) -> int | None:
+    """lib.rs @111 L2970-3002: whole millicores ('500m') or cores ('2', '0.5') -> nano CPUs; '' -> None."""
+    value = value.strip()
+    if not value:
+        return None
+    bad = f"invalid docker cpu_limit '{value}'; expected an integer or millicore quantity"
+    try:
+        nano = int(value[:-1]) * 1_000_000 if value.endswith("m") else round(float(value) * 1_000_000_000)
+    except ValueError:
+        raise DriverError(bad) from None
+    if nano <= 0:
+        raise DriverError("docker cpu_limit must be greater than zero")
+    return nano
+
+
+def resource_args(sandbox: dict) -> list[str]:
+    """`docker create` flags for the sandbox's resources (docker_resource_limits, lib.rs @111 L2923-2946)."""
+    resources = sandbox.get("resources") or {}
+    if resources.get("requests"):
+        raise DriverError("docker compute driver does not support resources.requests")
+    limits = resources.get("limits") or {}
+    args = []
+    nano = parse_cpu_limit(str(limits.get("cpu") or ""))
+    if nano is not None:
+        args += ["--cpus", f"{nano / 1_000_000_000:.9f}".rstrip("0").rstrip(".")]
+    memory = parse_memory_limit(str(limits.get("memory") or ""))
+    if memory is not None:
+        args += ["--memory", f"{memory}b"]
+    return args
+
+
 def create_args_v0(sandbox: dict, cfg: dict, env: dict, name: str, seccomp_profile: str | None) -> list[str]:
     """`docker create` arguments for a 0.0.116 sandbox (the container contract in the module docstring). Pure."""
     args = ["create", "--name", name, "--user", "0", "--workdir", "/", "--entrypoint", f"{SUPERVISOR_DIR_V0}/openshell-sandbox",
             "--network", cfg["network_name"], "--pids-limit", str(cfg["sandbox_pids_limit"]), "--restart", "no",
-            "--security-opt", "apparmor=unconfined", "--hostname", sandbox["name"][:63]]
+            "--security-opt", "apparmor=unconfined", "--hostname", sandbox["name"][:63], *resource_args(sandbox)]
     for cap in SUPERVISOR_CAPS_V0:
         args += ["--cap-add", cap]
     for host in ("host.docker.internal", "host.openshell.internal"):
@@ -122,7 +178,7 @@ def create_args_v1_workload(sandbox: dict, cfg: dict, env: dict, name: str, uid:
             f"{SUPERVISOR_DIR_V1}/openshell-sandbox", "--network", "none", "--cap-drop", "ALL", "--security-opt",
             "no-new-privileges", "--tmpfs", f"/run:rw,mode=0755,uid={uid},gid={gid}", "--restart", "no",
             "--pids-limit", str(cfg["sandbox_pids_limit"]), "--volume", f"{volume}:{CHANNEL_DIR_V1}",
-            "--hostname", sandbox["name"][:63]]
+            "--hostname", sandbox["name"][:63], *resource_args(sandbox)]
     if seccomp_profile:
         args += ["--security-opt", f"seccomp={seccomp_profile}"]
     for key, value in sorted(labels_for(sandbox, cfg["namespace"], {LABEL_ROLE: "workload"}).items()):
