@@ -203,3 +203,31 @@ def test_verify_doc_checks_table_matches_modules():
         if got != (title, severity, expected):
             wrong.append(f"{cid}: docs/verify.md says {got}, the module {(title, severity, expected)}")
     assert not wrong, "\n".join(wrong)
+
+
+TARGET_REF = re.compile(r"targets/(openshell_[a-z0-9_]+)\.yml:(\d+)(?:-(\d+))?")
+TOP_KEY = re.compile(r"^  ([A-Za-z0-9_.]+):")
+
+
+@pytest.mark.oracle("self")
+def test_target_line_references_point_at_what_they_name():
+    """A `targets/<t>.yml:N-M` reference in the docs names a residual or layer block: its range lies inside the file,
+    and when the nearest check id written before it on the same line is a residual of that target, the range starts
+    at that residual's key. Edits above a block used to leave such references pointing at the wrong text."""
+    wrong = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        for number, line in enumerate(doc.read_text().splitlines(), 1):
+            for match in TARGET_REF.finditer(line):
+                path = ROOT / "targets" / f"{match.group(1)}.yml"
+                lines = path.read_text().splitlines()
+                start, end = int(match.group(2)), int(match.group(3) or match.group(2))
+                if not 1 <= start <= end <= len(lines):
+                    wrong.append(f"{doc.name}:{number}: {match.group(0)} is outside the file ({len(lines)} lines)")
+                    continue
+                residual = yaml.safe_load(path.read_text()).get("residual") or {}
+                ids = re.findall(r"`(L[1-6]\.[a-z0-9_]+)`", line[:match.start()])
+                key = TOP_KEY.match(lines[start - 1])
+                if ids and ids[-1] in residual and (not key or key.group(1) != ids[-1]):
+                    wrong.append(f"{doc.name}:{number}: {match.group(0)} is cited for {ids[-1]} but starts at "
+                                 f"{lines[start - 1].strip()[:40]!r}")
+    assert not wrong, "\n".join(wrong)
