@@ -22,6 +22,7 @@ import ssl
 import stat
 import struct
 import sys
+import threading
 import time
 import uuid
 
@@ -495,21 +496,41 @@ def probe_tcp_connect(host, port, timeout):
         return {"result": _errname(exc.errno) if exc.errno else type(exc).__name__, "elapsed_ms": int((time.monotonic() - start) * 1000)}
 
 
-def probe_direct_egress(host, port, timeout):
+def probe_direct_egress(host, port, timeout, control=None):
     """A direct connect to the egress target; a timeout is tried once more with a fresh connect before it counts.
     A blocked route (a DROP rule, forwarding off without an ICMP answer) times out both times; an open route whose
     first SYN was dropped (a full accept queue, a loaded host: TCP would retransmit only after 1 s) answers the
-    second, so a congested open route does not read as blocked."""
+    second, so a congested open route does not read as blocked. control (host, port): a path that must answer (the
+    proxy), connected while the second attempt runs - a timeout counts as blocked only when the control answered in
+    the same time, else nothing told a dropped route from a host too loaded to answer anything."""
     first = probe_tcp_connect(host, port, timeout)
     if first["result"] != "timeout":
         return first
+    checked, runner = {}, None
+    if control is not None:
+        runner = threading.Thread(target=lambda: checked.update(probe_tcp_connect(control[0], control[1], timeout)),
+                                  daemon=True)
+        try:
+            runner.start()
+        except RuntimeError:  # no threads in this sandbox (0.1.x's clone3 answer): the control runs afterwards
+            runner = None
     second = probe_tcp_connect(host, port, timeout)
-    return {**second, "attempts": [first, second]}
+    obs = {**second, "attempts": [first, second]}
+    if control is not None:
+        if runner is None:
+            checked.update(probe_tcp_connect(control[0], control[1], timeout))
+        else:
+            runner.join(timeout + 1)
+        obs["control"] = {"target": f"{control[0]}:{control[1]}", **(checked or {"result": "no answer"})}
+    return obs
 
 
 def decide_egress(obs, _v):
     if obs["result"] == "connected":
         return FAIL, obs
+    if obs["result"] == "timeout" and obs.get("control", {}).get("result", "connected") != "connected":
+        return ERROR, {**obs, "reason": "the direct connect timed out, but so did the proxy (the control): a timeout "
+                                        "proves nothing when nothing answers"}
     if obs["result"] in ("timeout", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH", "EPERM", "EACCES", "ETIMEDOUT"):
         return PASS, obs
     return ERROR, obs
@@ -1041,7 +1062,7 @@ def plan(params, vantage_info):
         "L2.outlived_processes": (lambda: probe_agent_processes(proc), decide_outlived_processes),
         "L3.default_route": (lambda: read_default_route(proc),
                              (lambda o, v: decide_route(o, v, proxy[0])) if proxy_is_ip else None),
-        "L3.direct_egress": ((lambda: probe_direct_egress(egress[0], egress[1], et)) if egress
+        "L3.direct_egress": ((lambda: probe_direct_egress(egress[0], egress[1], et, proxy)) if egress
                              else skip("set egress_target to an address outside the sandbox"), decide_egress),
         "L3.dns_leak": ((lambda: probe_dns(resolver[0], resolver[1], dns_name, et)) if resolver
                         else skip("set dns_resolver to a resolver outside the sandbox"), decide_dns),

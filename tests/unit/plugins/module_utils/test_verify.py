@@ -472,6 +472,42 @@ def test_a_blocked_route_times_out_twice(monkeypatch):
     assert V.probe_direct_egress("127.0.0.1", 9, 1.0)["result"] == "ECONNREFUSED" and len(calls) == 1
 
 
+def _full_listener():
+    """A loopback listener whose accept queue is full (backlog 0, one connection never accepted): Linux drops every
+    further SYN, so a connect to it times out as a connect over a dropped route does."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    held = socket.create_connection(srv.getsockname(), timeout=2)
+    return srv, held
+
+
+@pytest.mark.oracle("kernel")
+def test_a_timeout_counts_as_blocked_only_when_the_proxy_answered():
+    """The attack on reading a timeout as "blocked": when nothing answers (a host too loaded to answer anything, or a
+    sandbox whose every path is jammed), two timed-out connects prove nothing, yet the check passed. The egress target
+    here drops every SYN; the control (the proxy) answers in one case and drops every SYN in the other."""
+    target, target_held = _full_listener()
+    jammed, jammed_held = _full_listener()
+    proxy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(8)
+    try:
+        host, port = target.getsockname()
+        blocked = V.probe_direct_egress(host, port, 0.3, proxy.getsockname())
+        nothing = V.probe_direct_egress(host, port, 0.3, jammed.getsockname())
+    finally:
+        for sock in (target, target_held, jammed, jammed_held, proxy):
+            sock.close()
+    assert blocked["result"] == "timeout" and blocked["control"]["result"] == "connected", blocked
+    assert V.decide_egress(blocked, FILTERED)[0] == V.PASS
+    assert nothing["result"] == "timeout" and nothing["control"]["result"] == "timeout", nothing
+    status, observed = V.decide_egress(nothing, FILTERED)
+    assert status == V.ERROR and "control" in observed["reason"], observed
+    # the control costs no time of its own: it runs beside the second attempt
+    assert nothing["elapsed_ms"] < 600 and blocked["control"]["elapsed_ms"] < 300, (nothing, blocked)
+
+
 class _HoldsNetlink:
     """A probe module whose one probe holds a NETLINK_ROUTE socket open for a while, as the L2 family probes do for
     an instant when the filter lets the family through (the attacked host line: NemoClaw's defaults allow it)."""
