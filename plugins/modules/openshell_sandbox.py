@@ -62,6 +62,14 @@ options:
             default policy.
           - Used only when the sandbox is created; the policy of a running sandbox is the hardening role's to change.
         type: dict
+      resources:
+        description:
+          - "Limits at creation (C(--memory), C(--cpu); e.g. V({memory: 4Gi})): the Docker driver sets the container's
+            Memory and NanoCpus only from the create request (crates/openshell-driver-docker/src/lib.rs @v0.0.111
+            L2634, L2923-2946). The sandbox also gets the label C(agentsec.nemoclaw/limits), which the hardening
+            role's policy backend compares with its C(hardening_resources). Used only when the sandbox is created."
+        type: dict
+        default: {}
   state:
     description: C(present) creates the missing sandboxes, C(absent) deletes the declared ones that exist.
     type: str
@@ -81,6 +89,7 @@ EXAMPLES = r"""
       - name: work
         image: ghcr.io/example/agent@sha256:0123...
         providers: [ollama]
+        resources: {memory: 4Gi}
         policy:
           version: 1
           filesystem_policy: {include_workdir: true, read_only: [/usr, /lib, /proc, /etc], read_write: [/sandbox, /tmp, /dev/null]}
@@ -121,6 +130,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _openshell_cli as C
+from ansible_collections.agentsec.nemoclaw.plugins.module_utils import _sandbox_policy as P
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # DNS-1123 label (openshell-current.md 3.2)
 
@@ -137,11 +147,15 @@ def check_inputs(module, sandboxes):
     for s in sandboxes:
         if any(not p or not isinstance(p, str) for p in s["providers"]):
             module.fail_json(msg=f"sandboxes[{s['name']}].providers: every provider needs a name")
+        problems = P.resource_problems(s["resources"])
+        if problems:
+            module.fail_json(msg=f"sandboxes[{s['name']}]." + f"; sandboxes[{s['name']}].".join(problems))
 
 
 def create(cli, sandbox):
     """`sandbox create` of one declared sandbox -> (rc, out, err)."""
     extra = [arg for provider in sandbox["providers"] for arg in ("--provider", provider)]
+    extra += P.create_limit_args(sandbox["resources"])
     if not sandbox["policy"]:
         return cli.create(sandbox["name"], sandbox["image"], *extra)
     return cli.with_policy_file(sandbox["policy"],
@@ -157,6 +171,7 @@ def main():
                 image=dict(type="str", default=""),
                 providers=dict(type="list", elements="str", default=[]),
                 policy=dict(type="dict"),
+                resources=dict(type="dict", default={}),
             )),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             timeout=dict(type="int", default=120),

@@ -38,7 +38,9 @@ def listed(host):
 
 def test_bad_declarations_are_refused_before_the_gateway_is_asked(host, tmp_path):
     for bad, want in (([{"name": "Work"}], "DNS-1123"), ([{"name": "a"}, {"name": "a"}], "declared more than once"),
-                      ([{"name": "x" * 64}], "DNS-1123")):
+                      ([{"name": "x" * 64}], "DNS-1123"),
+                      ([{"name": "w", "resources": {"memory": "1.5Gi"}}], "sandboxes[w].resources.memory '1.5Gi'"),
+                      ([{"name": "w", "resources": {"pids": "10"}}], "unknown limit 'pids'")):
         rc, out = E.playbook(tmp_path, host, task(bad))
         assert rc != 0 and want in out, out[-2000:]
     assert listed(host) == {}
@@ -53,7 +55,7 @@ def test_create_idempotent_check_mode_and_absent(host, tmp_path):
               "network_policies": {"pypi": {"name": "pypi", "endpoints": [
                   {"host": "pypi.org", "port": 443, "protocol": "rest", "access": "read-only"}]}}}
     # work: its image and the team's policy; spare: the gateway's default_image and the line's default policy
-    decl = [{"name": "work", "image": E.IMAGE, "policy": policy}, {"name": "spare"}]
+    decl = [{"name": "work", "image": E.IMAGE, "policy": policy, "resources": {"memory": "768Mi"}}, {"name": "spare"}]
     rc, out = E.playbook(tmp_path, host, task(decl), check=True)
     assert rc == 0 and result(out)["sandboxes"] == {"work": {"action": "created"}, "spare": {"action": "created"}}, out[-2000:]
     assert listed(host) == {}  # check mode created nothing
@@ -67,6 +69,12 @@ def test_create_idempotent_check_mode_and_absent(host, tmp_path):
     assert len(ids) == 2, ids
     image = {json.loads(E.docker("inspect", i).stdout)[0]["Config"]["Image"] for i in ids}
     assert image == {E.IMAGE}
+    # the declared limit is the workload container's (Docker says so), and the label records it for the hardening
+    memory = {json.loads(E.docker("inspect", i).stdout)[0]["HostConfig"]["Memory"] for i in ids
+              if not json.loads(E.docker("inspect", i).stdout)[0]["Name"].endswith("-supervisor")}
+    assert memory == {768 * 1024 ** 2}, memory
+    labels = json.loads(host.openshell("sandbox", "get", "work", "--output", "json").stdout)["labels"]
+    assert labels.get("agentsec.nemoclaw/limits") == "memory-768Mi", labels
     active = json.loads(host.openshell("policy", "get", "work", "--full", "--output", "json").stdout)["policy"]
     assert active["network_policies"]["pypi"]["endpoints"][0]["host"] == "pypi.org"  # created with the declared policy
     assert active.get("landlock", {}).get("compatibility", "best_effort") == "best_effort"  # OpenShell's default kept
