@@ -91,3 +91,21 @@ def test_read_paths_are_a_static_change_added_once():
     covered["filesystem_policy"]["read_only"].append("/sys")
     assert P.harden(covered, read_paths=["/sys/fs/cgroup"])["filesystem_policy"] == covered["filesystem_policy"]
     assert "filesystem_policy" not in P.harden({"landlock": {}}, read_paths=["/sys/fs/cgroup"])
+
+
+@pytest.mark.oracle("upstream")
+def test_the_stand_in_gateway_validates_labels_as_upstream_does():
+    """validation.rs @v0.0.111's own tests are the oracle: every literal validate_label_key / validate_label_value
+    case there that is_ok() is accepted by the stand-in gateway and every unwrap_err() one refused - and the limits
+    label the policy backend writes is a valid label."""
+    import re
+
+    source = U.upstream("crates/openshell-server/src/grpc/validation.rs")
+    cases = re.findall(r'validate_label_(key|value)\("([^"]*)"\)\.(is_ok|unwrap_err)\(\)', source)
+    assert len(cases) >= 30, len(cases)
+    for kind, text, outcome in cases:
+        problem = PM.label_error(text, "v") if kind == "key" else PM.label_error("k", text)
+        assert (problem is None) == (outcome == "is_ok"), (kind, text, outcome, problem)
+    for limits in ({"memory": "4Gi"}, {"cpu": "500m", "memory": "512Mi"}):
+        assert PM.label_error(P.LIMITS_LABEL, P.limits_label(limits)) is None
+    assert PM.label_error("a" * 64, "") and PM.label_error("k", "v" * 64) and PM.label_error("x/" + "a" * 63, "") is None

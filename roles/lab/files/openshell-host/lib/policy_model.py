@@ -107,3 +107,30 @@ def static_change_error(baseline: dict, new: dict) -> str | None:
     if json.dumps(baseline.get("process"), sort_keys=True) != json.dumps(new.get("process"), sort_keys=True):
         return "process policy cannot be changed on a live sandbox (applied at startup)"
     return None
+
+
+def _label_name_ok(name: str) -> bool:
+    return bool(name) and len(name) <= 63 and all(c.isalnum() or c in "-_." for c in name) and \
+        name[0].isalnum() and name[-1].isalnum()
+
+
+def label_error(key: str, value: str) -> str | None:
+    """validate_label_key / validate_label_value (validation.rs @111 L587-740, called for every label of a
+    CreateSandbox at sandbox.rs @111 L236-237): Kubernetes label rules; the message, or None."""
+    if not key:
+        return "label key cannot be empty"
+    if len(key) > 253:
+        return f"label key exceeds 253 characters: '{key}'"
+    head, sep, tail = key.partition("/")  # split_once('/'): an optional prefix, then the name
+    prefix, name = (head, tail) if sep else (None, key)
+    if not _label_name_ok(name):
+        return f"label key name segment is invalid (alphanumeric, '-', '_', '.', at most 63, alphanumeric at both ends): '{key}'"
+    if prefix is not None:
+        if not prefix or len(prefix) > 253:
+            return f"label key prefix is empty or exceeds 253 characters: '{key}'"
+        if not all(c.islower() or c.isdigit() or c in "-." for c in prefix) or prefix[0] in "-." or \
+                prefix[-1] in "-." or ".." in prefix:
+            return f"label key prefix must be a DNS subdomain (lowercase alphanumeric, '-', '.'): '{key}'"
+    if value and not _label_name_ok(value):
+        return f"label value is invalid (at most 63 characters, alphanumeric, '-', '_', '.', alphanumeric at both ends): '{value}'"
+    return None
