@@ -12,6 +12,7 @@ the gap back (the test keeps proving it can fail).
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -145,6 +146,24 @@ def test_openshell_host_site_flow(tmp_path):
         rc, out = E.playbook(tmp_path, host, HARDEN, harden_vars)
         assert rc == 0 and E.changed_tasks(out) == [], E.changed_tasks(out)
         rc, out = E.playbook(tmp_path, host, HARDEN, harden_vars, check=True)
+        assert rc == 0 and E.changed_tasks(out) == [], E.changed_tasks(out)
+
+        # the limits label is only what was asked: a sandbox re-created by hand with the hardened policy and the label
+        # but without --memory is not repaired by the hardening (nothing it can read differs), and the verifier, which
+        # reads the cgroup, fails it
+        host.root("sh", "-c", "cat > /tmp/hardened.yaml", data=json.dumps(status["policy"]))
+        host.openshell("sandbox", "delete", "sb")
+        for _ in range(120):
+            if "sb" not in [s["name"] for s in json.loads(host.openshell("sandbox", "list", "--output", "json").stdout)]:
+                break
+            time.sleep(0.5)
+        host.openshell("sandbox", "create", "--name", "sb", "--from", E.IMAGE, "--policy", "/tmp/hardened.yaml",
+                       "--label", "agentsec.nemoclaw/limits=memory-4Gi", "--output", "json")
+        assert _container_memory() == 0
+        forged, _failing = verify(host, "sb")
+        forged_memory = next(f for f in forged["findings"] if f["id"] == "L1.memory_limit")
+        assert forged_memory["status"] == "fail" and forged_memory["observed"]["limit"] == "unlimited", forged_memory
+        rc, out = E.playbook(tmp_path, host, HARDEN, harden_vars)
         assert rc == 0 and E.changed_tasks(out) == [], E.changed_tasks(out)
 
         rc, out = E.playbook(tmp_path, host, HARDEN, {**harden_vars, "hardening_state": "absent"})
