@@ -57,14 +57,30 @@ CLI = textwrap.dedent("""\
         names.remove(a[2])
         (state / "names.json").write_text(json.dumps(names))
         print(f"Sandbox {a[2]} deletion accepted")
-    elif len(a) == 11 and a[:3] == ["sandbox", "create", "--name"] and a[4] == "--from" and \\
+    elif a[:2] == ["sandbox", "get"] and a[3:] == ["--output", "json"] and a[2] in names:
+        labels = state / a[2] / "labels.json"
+        print(json.dumps({"name": a[2], "phase": "Ready",
+                          "labels": json.loads(labels.read_text()) if labels.exists() else {}}))
+    elif len(a) >= 11 and a[:3] == ["sandbox", "create", "--name"] and a[4] == "--from" and \\
             a[6:10] == ["--detach", "--output", "json", "--policy"]:
         if a[3] in names or (state / a[3] / "refuse-create").exists():
             print(f"Error: sandbox {a[3]} failed to start", file=sys.stderr)
             sys.exit(1)
         for old in revs(a[3]):
             old.unlink()
-        add_revision(a[3], json.loads(pathlib.Path(a[-1]).read_text()))
+        add_revision(a[3], json.loads(pathlib.Path(a[10]).read_text()))
+        extra, labels, limits = a[11:], {}, {}
+        while extra:  # --label k=v, --memory M, --cpu C (main.rs @v0.0.111 L1386-1446)
+            flag, value, extra = extra[0], extra[1], extra[2:]
+            if flag == "--label":
+                labels[value.partition("=")[0]] = value.partition("=")[2]
+            elif flag in ("--memory", "--cpu"):
+                limits[flag[2:]] = value
+            else:
+                print(f"error: unexpected argument {flag}", file=sys.stderr)
+                sys.exit(2)
+        (state / a[3] / "labels.json").write_text(json.dumps(labels))
+        (state / a[3] / "limits.json").write_text(json.dumps(limits))
         (state / "names.json").write_text(json.dumps(names + [a[3]]))
         print(json.dumps({"name": a[3], "phase": "Ready"}))
     else:
@@ -183,3 +199,31 @@ def test_a_gateway_that_cannot_list_its_sandboxes_fails_before_any_sandbox(host,
     assert not ok and "failed_sandboxes" not in res and "sandboxes" not in res, res
     assert "`" in res["msg"] and "exited 1" in res["msg"], res["msg"]
     assert not (host / "backup").exists()
+
+
+@pytest.mark.oracle("self")
+def test_limits_go_with_the_re_creation_and_are_not_repeated(host, module_runner):
+    """With resources, a sandbox without the limits label is re-created with --memory and the label (its other labels
+    kept), a second run does nothing, a bad quantity fails before any sandbox is touched, recreate=false reports it
+    pending, and state=absent re-creates it without limits."""
+    (host / "a" / "labels.json").write_text(json.dumps({"team": "ml"}))
+    hard = args(host, sandboxes=["a"], resources={"memory": "4Gi"}, recreate=True, images={"a": "img"})
+    ok, res = module_runner(M.main, {**hard, "resources": {"memory": "1.5Gi"}})
+    assert not ok and "resources.memory '1.5Gi'" in res["msg"] and not (host / "backup").exists(), res
+    ok, res = module_runner(M.main, args(host, sandboxes=["a"], resources={"memory": "4Gi"}))
+    assert ok and res["sandboxes"]["a"]["static_pending"] == ["resources"] and not res["sandboxes"]["a"]["recreated"], res
+    ok, res = module_runner(M.main, hard, check_mode=True)
+    assert ok and res["changed"] and res["sandboxes"]["a"]["recreated"], res
+    assert not (host / "a" / "limits.json").exists()  # check mode re-created nothing
+    ok, res = module_runner(M.main, hard)
+    assert ok and res["changed"] and res["sandboxes"]["a"]["recreated"], res
+    assert json.loads((host / "a" / "limits.json").read_text()) == {"memory": "4Gi"}
+    assert json.loads((host / "a" / "labels.json").read_text()) == {"team": "ml", "agentsec.nemoclaw/limits": "memory-4Gi"}
+    assert res["sandboxes"]["a"]["before"]["limits"] == "" and res["sandboxes"]["a"]["after"]["limits"] == "memory-4Gi"
+    ok, res = module_runner(M.main, hard)
+    assert ok and not res["changed"], res
+    ok, res = module_runner(M.main, {**hard, "state": "absent"})
+    assert ok and res["changed"] and res["sandboxes"]["a"]["recreated"], res
+    assert json.loads((host / "a" / "limits.json").read_text()) == {}
+    assert json.loads((host / "a" / "labels.json").read_text()) == {"team": "ml"}
+    assert not (host / "backup" / "a.json").exists()
