@@ -361,6 +361,7 @@ duration_ms:
   type: int
 """
 
+import concurrent.futures
 import os
 import time
 
@@ -409,6 +410,22 @@ def policy_params(params, name, env):
     return {**found, "writable_paths": [p for p in rw if not p.startswith("/dev/")], "policy_read_only": fs["read_only"]}
 
 
+def read_policies(params, names, env):
+    """{sandbox: probe parameters from its policy, or the PolicyError / ExecError that reading it raised}, the policy
+    commands run side by side (each is a CLI start of its own: ten sandboxes read one after another cost ten)."""
+    if not params["policy_command"] or not names:
+        return {}
+    out = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+        futures = {name: pool.submit(policy_params, params, name, env) for name in names}
+        for name, future in futures.items():
+            try:
+                out[name] = future.result()
+            except (_policy.PolicyError, _sandbox_exec.ExecError) as exc:
+                out[name] = exc
+    return out
+
+
 def peer_pods(argv, env, timeout):
     """{sandbox: [pod IPs]} of every sandbox pod on this host, from the target's peer command (a pod list)."""
     return _verify_isolation.peers_from_pods(_sandbox_exec.host_command(argv, env, timeout, "the pod list"))
@@ -440,14 +457,13 @@ def host_mode(module, params, check_ids):
     probe_params["checks"] = check_ids
     start = time.monotonic()
     data, policy_errors, peers_used = {}, {}, {}
+    policies = read_policies(params, names, env)
     for name in names:
-        override = {}
-        if params["policy_command"]:
-            try:
-                override = policy_params(params, name, env)
-            except (_policy.PolicyError, _sandbox_exec.ExecError) as exc:
-                policy_errors[name] = {"error": f"its policy cannot be read: {exc}"}
-                continue
+        override = policies.get(name, {})
+        if isinstance(override, Exception):
+            policy_errors[name] = {"error": f"its policy cannot be read: {override}"}
+            continue
+        override = dict(override)
         if alone and params["peer_command"] and not params["peer_addresses"]:
             override["peer_skip_reason"] = "no other sandbox on this host (the target's discovery lists this one only)"
         if discover_peers:
