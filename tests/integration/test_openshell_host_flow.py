@@ -153,7 +153,7 @@ def test_openshell_host_site_flow(tmp_path):
         # reads the cgroup, fails it
         host.root("sh", "-c", "cat > /tmp/hardened.yaml", data=json.dumps(status["policy"]))
         host.openshell("sandbox", "delete", "sb")
-        for _ in range(120):
+        for _attempt in range(120):
             if "sb" not in [s["name"] for s in json.loads(host.openshell("sandbox", "list", "--output", "json").stdout)]:
                 break
             time.sleep(0.5)
