@@ -321,7 +321,7 @@ def apply(module, cli, name, current, wanted, params, report, labels=None):
     extra = []
     if labels is not None:
         limits = params["resources"] if params["state"] == "present" else {}
-        if labels.get(P.LIMITS_LABEL, "") != P.limits_label(limits):
+        if limits_differ(labels, limits):
             plan["static"].append("resources")
         # the sandbox's other labels survive the re-creation; the limits label says what it is created with
         for key, value in sorted(labels.items()):
@@ -353,9 +353,9 @@ def one_sandbox(module, cli, name, params, report):
     report["before"] = summary(current, labels)
     if params["state"] == "present":
         wanted = P.harden(current, params["l7_enforce"], params["landlock_hard_requirement"], params["read_paths"])
-        limits_differ = labels is not None and labels.get(P.LIMITS_LABEL, "") != P.limits_label(params["resources"])
         if read_backup(params["backup_dir"], name) is None and (
-                limits_differ or P.diff(current, wanted) != {"live": False, "static": []}):
+                (labels is not None and limits_differ(labels, params["resources"]))
+                or P.diff(current, wanted) != {"live": False, "static": []}):
             if not module.check_mode:
                 write_backup(params["backup_dir"], name, current)
     else:
@@ -374,6 +374,11 @@ def one_sandbox(module, cli, name, params, report):
     else:
         report["after"] = summary(cli.policy(name), cli.labels(name) if labels is not None else None)
     return changed
+
+
+def limits_differ(labels, limits):
+    """The sandbox's limits label does not record these limits (it is re-created to get them)."""
+    return labels.get(P.LIMITS_LABEL, "") != P.limits_label(limits)
 
 
 def summary(policy, labels):
